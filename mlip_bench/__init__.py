@@ -1,0 +1,2 @@
+"""mlip-bench."""
+__version__ = "0.1.0"

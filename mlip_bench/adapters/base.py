@@ -1,0 +1,80 @@
+"""What an adapter is: a named family of potentials that turns a spec argument into a
+description (:class:`PotentialInfo`) and an ASE calculator."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from mlip_bench.errors import OptionalDependencyError
+
+
+ALL_PROPERTIES = frozenset({"energy", "forces", "stress"})
+
+
+@dataclass(frozen=True)
+class PotentialInfo:
+    """Describes one potential. `elements` None means "any element"; `version` changes
+    whenever the potential's numbers can change (package version, file sha256)."""
+
+    spec: str
+    name: str
+    family: str
+    version: str
+    elements: frozenset[str] | None
+    citation: str = ""
+    license: str = ""
+    reference_method: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    #: what the potential computes; force-only potentials (AGNI) lack "energy" and "stress"
+    provides: frozenset[str] = ALL_PROPERTIES
+
+    def unsupported(self, symbols: Iterable[str]) -> frozenset[str]:
+        """The elements of `symbols` this potential cannot handle (empty when all are fine)."""
+        if self.elements is None:
+            return frozenset()
+        return frozenset(symbols) - self.elements
+
+
+class Adapter(ABC):
+    """Base class of every adapter. Subclasses set `name` (the spec prefix), `summary`,
+    and `requires` (import names) with the pip `extra` that installs them."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    example: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str] = ""
+
+    def missing(self) -> str | None:
+        """Why this adapter cannot run here (a sentence with the fix), or None when it can."""
+        for module in self.requires:
+            if importlib.util.find_spec(module) is None:
+                return f"{module} not installed: pip install mlip-bench[{self.extra or module}]"
+        return None
+
+    def require(self) -> None:
+        """Raise :class:`OptionalDependencyError` when :meth:`missing` has a reason."""
+        reason = self.missing()
+        if reason:
+            raise OptionalDependencyError(f"potential family {self.name!r}: {reason}")
+
+    @abstractmethod
+    def describe(self, arg: str) -> PotentialInfo:
+        """Describe the potential named by `arg` (the spec after ``name:``); cheap, no model load."""
+
+    @abstractmethod
+    def make_calculator(self, arg: str) -> Any:
+        """A fresh ASE calculator (or an object with ``get_potential_energy(atoms)`` etc.)."""
+
+
+def package_version(dist: str) -> str:
+    """Installed version of distribution `dist`, or "not installed"."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"

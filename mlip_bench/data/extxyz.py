@@ -1,0 +1,102 @@
+"""Extended-XYZ reading and writing (plain or gzip), through ``ase.io``."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import ase.io
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from mlip_bench.data.frames import Dataset, Frame, Provenance, make_frame
+from mlip_bench.errors import DataError
+
+#: info keys that hold labels ASE already turned into calculator results
+_RESULT_KEYS = frozenset({"energy", "free_energy", "stress", "forces", "virial"})
+
+
+def sha256_of(path: str | Path) -> str:
+    """sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_extxyz(
+    path: str | Path, *, dataset_id: str | None = None, provenance: Provenance | None = None
+) -> Dataset:
+    """Read every frame of an extended-XYZ file (``.gz`` allowed).
+
+    Frame ids come from ``info['id']`` when present, else ``"<file stem>:<index>"``.
+    Raises :class:`DataError` naming the file and frame on a missing, truncated or
+    malformed file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such dataset file")
+    stem = path.name.split(".")[0]
+    frames: list[Frame] = []
+    index = 0
+    try:
+        for index, atoms in enumerate(ase.io.iread(str(path), index=":", format="extxyz")):
+            frames.append(_frame_from_atoms(atoms, path, index, stem))
+    except DataError:
+        raise
+    except Exception as exc:  # ase raises many kinds on a broken file
+        where = f"frame {len(frames)}" if frames or index else "the first frame"
+        raise DataError(f"{path}: cannot read {where}: {type(exc).__name__}: {exc}") from exc
+    if not frames:
+        raise DataError(f"{path}: file holds no frames")
+    prov = provenance or Provenance(source=str(path))
+    prov = Provenance(**{**prov.__dict__, "sha256": sha256_of(path), "path": str(path)})
+    return Dataset(id=dataset_id or stem, frames=tuple(frames), provenance=prov)
+
+
+def _frame_from_atoms(atoms: Atoms, path: Path, index: int, stem: str) -> Frame:
+    results = dict(atoms.calc.results) if atoms.calc is not None else {}
+    info = atoms.info
+    frame_id = str(info.get("id", f"{stem}:{index}"))
+    labels = {
+        key: str(value)
+        for key, value in info.items()
+        if key not in _RESULT_KEYS and isinstance(value, str | int | float | bool | np.integer)
+    }
+    return make_frame(
+        source=path,
+        index=index,
+        frame_id=frame_id,
+        atoms=atoms,
+        energy=results.get("energy", info.get("energy")),
+        forces=results.get("forces", atoms.arrays.get("forces")),
+        stress=results.get("stress", info.get("stress")),
+        labels=labels,
+    )
+
+
+def frame_to_atoms(frame: Frame) -> Atoms:
+    """An ``Atoms`` copy carrying the frame's labels as a SinglePointCalculator and its info."""
+    atoms = frame.atoms.copy()
+    atoms.info.update(frame.labels)
+    atoms.info["id"] = frame.id
+    results: dict[str, object] = {}
+    if frame.energy_eV is not None:
+        results["energy"] = frame.energy_eV
+    if frame.forces_eV_per_A is not None:
+        results["forces"] = frame.forces_eV_per_A
+    if frame.stress_eV_per_A3 is not None:
+        results["stress"] = frame.stress_eV_per_A3
+    if results:
+        atoms.calc = SinglePointCalculator(atoms, **results)
+    return atoms
+
+
+def write_extxyz(frames: Iterable[Frame], path: str | Path) -> Path:
+    """Write frames as extended XYZ (gzip when the name ends in ``.gz``)."""
+    path = Path(path)
+    ase.io.write(str(path), [frame_to_atoms(f) for f in frames], format="extxyz")
+    return path

@@ -1,0 +1,104 @@
+"""The dataset registry (``reference_data/datasets.yaml``): names -> files under a data root,
+with provenance and a sha256 verified on every load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from mlip_bench.data.extxyz import read_extxyz, sha256_of
+from mlip_bench.data.frames import Dataset, Provenance
+from mlip_bench.data.hf import read_hf
+from mlip_bench.errors import ChecksumError, DataError, DatasetNotFoundError
+from mlip_bench.paths import DATA_ENV, reference_dir, resolve_data_root
+
+_FIELDS = ("path", "sha256", "source", "citation", "license", "method")
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One registered dataset; `path` is relative to the data root."""
+
+    id: str
+    path: str
+    sha256: str
+    description: str
+    source: str
+    citation: str
+    license: str
+    method: str
+    group_label: str = ""
+
+    def provenance(self) -> Provenance:
+        return Provenance(
+            source=self.source, citation=self.citation, license=self.license, method=self.method
+        )
+
+
+@cache
+def registered_datasets(registry_file: Path | None = None) -> dict[str, DatasetEntry]:
+    """All registry entries by id. Raises DataError naming the file and field on a bad entry."""
+    registry_file = registry_file or reference_dir() / "datasets.yaml"
+    try:
+        raw = yaml.safe_load(registry_file.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise DataError(f"{registry_file}: cannot read the dataset registry: {exc}") from exc
+    entries: dict[str, DatasetEntry] = {}
+    for name, fields in (raw.get("datasets") or {}).items():
+        missing = [f for f in _FIELDS if not fields or f not in fields]
+        if missing:
+            raise DataError(f"{registry_file}: dataset {name!r}: missing field(s) {missing}")
+        entries[name] = DatasetEntry(id=name, **{k: str(v) for k, v in fields.items()})
+    return entries
+
+
+def dataset_path(entry: DatasetEntry, data_root: str | Path | None = None) -> Path:
+    """Absolute path of a registered dataset; raises DatasetNotFoundError saying how to get it."""
+    root = resolve_data_root(data_root)
+    if root is None:
+        raise DatasetNotFoundError(
+            f"dataset {entry.id!r}: no data root. Pass --data-root DIR or set {DATA_ENV} to the folder "
+            f"holding {entry.path} (the mlip-bench shared data: {entry.source})."
+        )
+    path = root / entry.path
+    if not path.is_file():
+        raise DatasetNotFoundError(
+            f"dataset {entry.id!r}: {path} not found under data root {root}. Get it from "
+            f"{entry.source} and pass --data-root DIR or set {DATA_ENV}."
+        )
+    return path
+
+
+def load_dataset(name_or_path: str | Path, *, data_root: str | Path | None = None) -> Dataset:
+    """Load a registered dataset by name (checksum verified) or any extxyz/parquet/HF source.
+
+    Raises DatasetNotFoundError, ChecksumError (naming the file) or DataError.
+    """
+    entries = registered_datasets()
+    if str(name_or_path) in entries:
+        entry = entries[str(name_or_path)]
+        path = dataset_path(entry, data_root)
+        found = sha256_of(path)
+        if found != entry.sha256:
+            raise ChecksumError(
+                f"{path}: sha256 {found} differs from the registry's {entry.sha256} "
+                f"for dataset {entry.id!r}: the file is corrupt or a different version"
+            )
+        return read_extxyz(path, dataset_id=entry.id, provenance=entry.provenance())
+    return load_file(name_or_path)
+
+
+def load_file(path: str | Path, *, dataset_id: str | None = None) -> Dataset:
+    """Load an unregistered dataset: extxyz/xyz (optionally .gz), parquet, a datasets folder or a hub id."""
+    text = str(path)
+    if any(text.endswith(ext) for ext in (".xyz", ".extxyz", ".xyz.gz", ".extxyz.gz")):
+        return read_extxyz(path, dataset_id=dataset_id)
+    if not Path(path).exists() and "/" not in text.strip("/") and ":" not in text:
+        raise DataError(
+            f"{text!r} is neither a registered dataset ({', '.join(sorted(registered_datasets()))}) "
+            "nor an existing file"
+        )
+    return read_hf(path, dataset_id=dataset_id)

@@ -1,0 +1,124 @@
+"""Property kinds on ideal crystals built from the spec's ``structures``: ``eos`` (equation of
+state) and ``elastic`` (stress-strain elastic constants). Each structure is one item; metric
+names are the property names, prefixed by ``<structure id>.`` when a task has several."""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import abstractmethod
+from typing import Any
+
+from mlip_bench.engine.evaluate import TimedCalculator
+from mlip_bench.engine.kinds.base import Outcome, TaskContext, TaskKind, build_crystal
+from mlip_bench.engine.records import ItemRecord
+from mlip_bench.errors import EvaluationError, PropertyError
+from mlip_bench.properties.elastic import calc_elastic
+from mlip_bench.properties.eos import calc_eos
+
+
+class CrystalKind(TaskKind):
+    """Runs :meth:`compute` on each crystal of the spec and collects scalar results."""
+
+    needs_dataset = False
+    requires = frozenset({"energy", "forces", "stress"})
+
+    @abstractmethod
+    def compute(self, atoms: Any, calc: TimedCalculator, ctx: TaskContext) -> tuple[dict[str, float], dict[str, list[float]]]:
+        """(scalar values, arrays) for one crystal; raises PropertyError/EvaluationError."""
+
+    def run(self, ctx: TaskContext) -> Outcome:
+        items: list[ItemRecord] = []
+        values: dict[str, float] = {}
+        single = len(ctx.task.structures) == 1
+        for spec in ctx.task.structures:
+            atoms = build_crystal(spec)
+            missing = ctx.potential.info.unsupported(atoms.get_chemical_symbols())
+            if missing:
+                reason = f"elements {sorted(missing)} not supported by {ctx.potential.info.spec}"
+                items.append(ItemRecord(spec.id, "skipped", reason, len(atoms)))
+                continue
+            calc = TimedCalculator(ctx.calculator, label=f"{spec.id} with {ctx.potential.info.spec}")
+            try:
+                scalars, arrays = self.compute(atoms, calc, ctx)
+            except (PropertyError, EvaluationError) as exc:
+                items.append(ItemRecord(spec.id, "failed", str(exc), len(atoms)))
+                continue
+            finally:
+                ctx.calculator_seconds += calc.seconds
+            scalars["potential_calls"] = float(calc.calls)
+            items.append(ItemRecord(spec.id, "ok", "", len(atoms), "", scalars, arrays))
+            for key, value in scalars.items():
+                values[f"{spec.id}.{key}"] = value
+                if single:
+                    values[key] = value
+        return Outcome(values=values, items=tuple(items), n_scored=sum(i.status == "ok" for i in items))
+
+
+class EosKind(CrystalKind):
+    """Parameters: ``volume_range`` (fraction, default 0.06), ``n_points`` (11), ``fmax_eV_per_A``."""
+
+    name = "eos"
+    produces = frozenset({"a0_A", "c0_A", "v0_A3_per_atom", "e0_eV_per_atom", "B_GPa", "fit_rms_meV_per_atom"})
+
+    def compute(self, atoms: Any, calc: TimedCalculator, ctx: TaskContext) -> tuple[dict[str, float], dict[str, list[float]]]:
+        result = calc_eos(
+            atoms,
+            calc,
+            volume_range=float(ctx.parameter("volume_range", 0.06)),
+            n_points=int(ctx.parameter("n_points", 11)),
+            fmax_eV_per_A=float(ctx.parameter("fmax_eV_per_A", 1e-4)),
+        )
+        scalars = {k: float(v) for k, v in dataclasses.asdict(result).items() if isinstance(v, float | bool)}
+        arrays = {"volumes_A3_per_atom": list(result.volumes_A3_per_atom), "energies_eV_per_atom": list(result.energies_eV_per_atom)}
+        return scalars, arrays
+
+
+_NAMES = ("11", "22", "33", "44", "55", "66")
+
+
+class ElasticKind(CrystalKind):
+    """Parameters: ``relax_ions`` (default true; false = clamped-ion), ``tolerance`` (0.10),
+    ``fmax_eV_per_A`` (1e-4)."""
+
+    name = "elastic"
+    produces = frozenset(
+        {"C11_GPa", "C12_GPa", "C13_GPa", "C33_GPa", "C44_GPa", "C66_GPa", "B_GPa", "G_GPa", "E_GPa", "nu",
+         "B_voigt_GPa", "B_reuss_GPa", "G_voigt_GPa", "G_reuss_GPa", "born_stable", "consistency_max_rel_diff",
+         "refined", "a_A"}
+    )
+
+    def compute(self, atoms: Any, calc: TimedCalculator, ctx: TaskContext) -> tuple[dict[str, float], dict[str, list[float]]]:
+        result = calc_elastic(
+            atoms,
+            calc,
+            relax_ions=bool(ctx.parameter("relax_ions", True)),
+            tolerance=float(ctx.parameter("tolerance", 0.10)),
+            fmax_eV_per_A=float(ctx.parameter("fmax_eV_per_A", 1e-4)),
+        )
+        c, u = result.C_GPa, result.C_std_GPa
+        scalars: dict[str, float] = {}
+        for i, j in ((0, 0), (0, 1), (0, 2), (2, 2), (3, 3), (5, 5)):
+            name = f"C{i + 1}{j + 1}"
+            scalars[f"{name}_GPa"] = c[i][j]
+            scalars[f"{name}_std_GPa"] = u[i][j]
+        for field in dataclasses.fields(result.moduli):
+            scalars[field.name] = getattr(result.moduli, field.name)
+            scalars[field.name.replace("_GPa", "_std_GPa") if "GPa" in field.name else "nu_std"] = getattr(result.moduli_std, field.name)
+        scalars |= {
+            "born_stable": float(result.born_stable),
+            "consistency_max_rel_diff": result.consistency_max_rel_diff,
+            "refined": float(result.refined),
+            "a_A": result.a_A,
+            "volume_A3_per_atom": result.volume_A3_per_atom,
+        }
+        arrays = {
+            "C_GPa": [v for row in c for v in row],
+            "C_raw_GPa": [v for row in result.C_raw_GPa for v in row],
+            "strains_percent": list(result.strains_percent),
+        }
+        if result.refined:
+            ctx.notes.append(
+                f"{atoms.get_chemical_formula()}: delta1 and delta2 fits differ by "
+                f"{result.consistency_max_rel_diff:.0%} (> tolerance): refined with +/-0.25 % and +/-0.75 %"
+            )
+        return scalars, arrays

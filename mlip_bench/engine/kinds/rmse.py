@@ -1,0 +1,170 @@
+"""The ``rmse`` kind: energy per atom (raw and offset-aligned), force and stress component
+errors over a labelled dataset, with a breakdown by any info label and parity data kept.
+
+Parameters: ``properties`` (subset of energy, forces, stress; default all three: a frame
+lacking a required reference label is recorded as invalid, stress is scored where the frame has
+one), ``group_by`` (info label for the breakdown; default the dataset's registered label).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from mlip_bench.data.frames import Frame
+from mlip_bench.data.registry import registered_datasets
+from mlip_bench.engine.evaluate import Prediction, predict
+from mlip_bench.engine.kinds.base import GroupValues, Outcome, TaskContext, TaskKind
+from mlip_bench.engine.records import ItemRecord
+from mlip_bench.errors import EvaluationError
+from mlip_bench.metrics import error_stats, fit_elemental_offsets
+from mlip_bench.units import EV_PER_A3_TO_GPA
+
+_STATS = ("mae", "rmse", "max")
+
+
+@dataclass(frozen=True)
+class _Scored:
+    frame: Frame
+    pred: Prediction
+    group: str
+
+
+class RmseKind(TaskKind):
+    name = "rmse"
+    needs_dataset = True
+    requires = frozenset({"forces"})
+    produces = frozenset(
+        {f"energy_{s}_meV_per_atom" for s in _STATS}
+        | {f"energy_aligned_{s}_meV_per_atom" for s in _STATS}
+        | {f"force_{s}_eV_per_A" for s in _STATS}
+        | {f"stress_{s}_GPa" for s in _STATS}
+    )
+
+    def run(self, ctx: TaskContext) -> Outcome:
+        assert ctx.dataset is not None
+        wanted = set(ctx.parameter("properties", ["energy", "forces", "stress"]))
+        provides = ctx.potential.info.provides
+        group_by = ctx.parameter("group_by", self._default_group(ctx))
+        source = ctx.dataset.provenance.path or ctx.dataset.id
+        label = ctx.potential.info.spec
+        items: list[ItemRecord] = []
+        scored: list[_Scored] = []
+        frames = tqdm(ctx.dataset.frames, desc=f"{ctx.task.id} | {label}", disable=not ctx.progress, leave=False)
+        for frame in frames:
+            group = str(frame.labels.get(group_by, "")) if group_by else ""
+            record = self._check(frame, wanted & provides, ctx, source, group)
+            if record is not None:
+                items.append(record)
+                continue
+            try:
+                pred = predict(ctx.calculator, _with_id(frame), label=f"{source}: structure {frame.id!r} with {label}")
+            except EvaluationError as exc:
+                items.append(ItemRecord(frame.id, "failed", str(exc), frame.n_atoms, group))
+                continue
+            ctx.calculator_seconds += pred.seconds
+            scored.append(_Scored(frame, pred, group))
+        notes = []
+        if "energy" not in provides:
+            notes.append(f"{label} computes no energies or stresses: only forces are scored")
+        values, aligned = self._energy(scored, ctx.dataset.elements, "energy" in wanted & provides)
+        values |= self._forces(scored, "forces" in wanted) | self._stress(scored, "stress" in wanted & provides)
+        items.extend(self._item(s, aligned.get(s.frame.id, np.nan)) for s in scored)
+        groups = self._groups(scored, aligned) if group_by else ()
+        notes.append(
+            "energy_* are raw (predicted minus reference per atom); energy_aligned_* remove per-element "
+            "constant offsets fitted by least squares, as for potentials trained on other DFT settings"
+        )
+        return Outcome(values=values, items=tuple(items), groups=groups, notes=tuple(notes), n_scored=len(scored))
+
+    @staticmethod
+    def _default_group(ctx: TaskContext) -> str:
+        entry = registered_datasets().get(ctx.dataset.id if ctx.dataset else "")
+        return entry.group_label if entry else ""
+
+    @staticmethod
+    def _check(frame: Frame, need: set[str], ctx: TaskContext, source: str, group: str) -> ItemRecord | None:
+        missing = ctx.potential.info.unsupported(frame.elements)
+        if missing:
+            reason = f"elements {sorted(missing)} not supported by {ctx.potential.info.spec}"
+            return ItemRecord(frame.id, "skipped", reason, frame.n_atoms, group)
+        for prop, value in (("energy", frame.energy_eV), ("forces", frame.forces_eV_per_A)):
+            if prop in need and value is None:
+                reason = f"{source}: structure {frame.id!r} has no reference {prop} (task {ctx.task.id} needs it)"
+                return ItemRecord(frame.id, "invalid", reason, frame.n_atoms, group)
+        return None
+
+    @staticmethod
+    def _energy(scored: list[_Scored], elements: frozenset[str], use: bool) -> tuple[dict[str, float], dict[str, float]]:
+        if not use or not scored:
+            return {}, {}
+        symbols = sorted(elements)
+        counts = np.array([[s.frame.atoms.get_chemical_symbols().count(e) for e in symbols] for s in scored])
+        delta = np.array([s.pred.energy_eV - (s.frame.energy_eV or np.nan) for s in scored])
+        raw = delta / counts.sum(axis=1)
+        _, aligned = fit_elemental_offsets(counts, delta)
+        values = _stats_dict("energy", "meV_per_atom", raw, 1000.0)
+        values |= _stats_dict("energy_aligned", "meV_per_atom", aligned, 1000.0)
+        return values, {s.frame.id: float(a) for s, a in zip(scored, aligned, strict=True)}
+
+    @staticmethod
+    def _forces(scored: list[_Scored], use: bool) -> dict[str, float]:
+        pairs = [(s.pred.forces_eV_per_A, s.frame.forces_eV_per_A) for s in scored]
+        errors = [p - r for p, r in pairs if p is not None and r is not None]
+        if not use or not errors:
+            return {}
+        return _stats_dict("force", "eV_per_A", np.concatenate([e.ravel() for e in errors]), 1.0)
+
+    @staticmethod
+    def _stress(scored: list[_Scored], use: bool) -> dict[str, float]:
+        pairs = [(s.pred.stress_eV_per_A3, s.frame.stress_eV_per_A3) for s in scored]
+        errors = [p - r for p, r in pairs if p is not None and r is not None]
+        if not use or not errors:
+            return {}
+        return _stats_dict("stress", "GPa", np.concatenate(errors), EV_PER_A3_TO_GPA)
+
+    @staticmethod
+    def _item(s: _Scored, aligned: float) -> ItemRecord:
+        n = s.frame.n_atoms
+        values = {"e_pred_eV_per_atom": s.pred.energy_eV / n}
+        arrays: dict[str, list[float]] = {}
+        if s.frame.energy_eV is not None:
+            values["e_ref_eV_per_atom"] = s.frame.energy_eV / n
+            values["e_err_meV_per_atom"] = (s.pred.energy_eV - s.frame.energy_eV) / n * 1000
+            values["e_err_aligned_meV_per_atom"] = aligned * 1000
+        if s.pred.forces_eV_per_A is not None and s.frame.forces_eV_per_A is not None:
+            values["force_rmse_eV_per_A"] = float(np.sqrt(np.mean((s.pred.forces_eV_per_A - s.frame.forces_eV_per_A) ** 2)))
+            arrays["forces_ref_eV_per_A"] = s.frame.forces_eV_per_A.ravel().tolist()
+            arrays["forces_pred_eV_per_A"] = s.pred.forces_eV_per_A.ravel().tolist()
+        if s.pred.stress_eV_per_A3 is not None and s.frame.stress_eV_per_A3 is not None:
+            arrays["stress_ref_GPa"] = (s.frame.stress_eV_per_A3 * EV_PER_A3_TO_GPA).tolist()
+            arrays["stress_pred_GPa"] = (s.pred.stress_eV_per_A3 * EV_PER_A3_TO_GPA).tolist()
+        return ItemRecord(s.frame.id, "ok", "", n, s.group, values, arrays)
+
+    @staticmethod
+    def _groups(scored: list[_Scored], aligned: dict[str, float]) -> tuple[GroupValues, ...]:
+        by_group: dict[str, list[_Scored]] = defaultdict(list)
+        for s in scored:
+            by_group[s.group].append(s)
+        out = []
+        for group, members in sorted(by_group.items()):
+            raw = [(m.pred.energy_eV - (m.frame.energy_eV or np.nan)) / m.frame.n_atoms for m in members]
+            values = _stats_dict("energy", "meV_per_atom", np.array(raw), 1000.0)
+            values |= _stats_dict("energy_aligned", "meV_per_atom", np.array([aligned.get(m.frame.id, np.nan) for m in members]), 1000.0)
+            values |= RmseKind._forces(members, True)
+            out.append(GroupValues(group, len(members), values))
+        return tuple(out)
+
+
+def _stats_dict(prefix: str, unit: str, errors: np.ndarray, scale: float) -> dict[str, float]:
+    stats = error_stats(errors, scale=scale)
+    return {f"{prefix}_mae_{unit}": stats.mae, f"{prefix}_rmse_{unit}": stats.rmse, f"{prefix}_max_{unit}": stats.max}
+
+
+def _with_id(frame: Frame):  # type: ignore[no-untyped-def]
+    atoms = frame.atoms.copy()
+    atoms.info["id"] = frame.id  # the predictions adapter matches by id
+    return atoms

@@ -1,0 +1,195 @@
+"""Result records: typed, frozen, JSON-round-trippable. One :class:`ResultRecord` per
+(potential, task) cell; its JSON form is the stable interface of ``mlip-bench run --json``.
+
+Units live in field and metric names (``_eV``, ``_GPa``, ``_meV_per_atom``). Non-finite floats
+are written to JSON as null and read back as NaN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+#: item status values: scored, potential failed, element not supported, bad reference data
+ITEM_STATUSES = ("ok", "failed", "skipped", "invalid")
+#: cell status values
+CELL_STATUSES = ("ok", "failed", "missing_data", "not_applicable")
+DIRECTIONS = ("lower", "higher", "target", "none")
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One number of a result. `direction` says which way is better; for "target" the
+    best value is `target` (a literature reference, cited in `reference`)."""
+
+    name: str
+    value: float
+    unit: str
+    direction: str
+    label: str = ""
+    target: float | None = None
+    reference: str = ""
+    n: int = 0
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """One structure (or one simulated crystal): status, reason, scalars and parity arrays."""
+
+    id: str
+    status: str
+    reason: str = ""
+    n_atoms: int = 0
+    group: str = ""
+    values: dict[str, float] = field(default_factory=dict)
+    arrays: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GroupMetrics:
+    group: str
+    n_items: int
+    metrics: tuple[MetricValue, ...]
+
+
+@dataclass(frozen=True)
+class Counts:
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    invalid: int = 0
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds: inside the potential's calculator, in the suite around it, and wall-clock."""
+
+    calculator_s: float = 0.0
+    suite_s: float = 0.0
+    wall_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class PotentialRecord:
+    spec: str
+    name: str
+    family: str
+    version: str
+    elements: tuple[str, ...] | None
+    citation: str = ""
+    license: str = ""
+    reference_method: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    id: str
+    path: str
+    sha256: str
+    n_structures: int
+    citation: str = ""
+    source: str = ""
+    license: str = ""
+    method: str = ""
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: str
+    version: int
+    kind: str
+    title: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Environment:
+    python: str
+    platform: str
+    mlip_bench: str
+    packages: dict[str, str]
+    omp_num_threads: str
+    cpu_count: int
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """Everything one cell produced and what produced it."""
+
+    key: str
+    task: TaskRecord
+    potential: PotentialRecord
+    dataset: DatasetRecord | None
+    status: str
+    message: str
+    metrics: tuple[MetricValue, ...]
+    groups: tuple[GroupMetrics, ...]
+    items: tuple[ItemRecord, ...]
+    counts: Counts
+    timings: Timings
+    environment: Environment
+    parameters: dict[str, Any]
+    notes: tuple[str, ...] = ()
+    created_utc: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def metric(self, name: str) -> MetricValue | None:
+        return next((m for m in self.metrics if m.name == name), None)
+
+
+T = TypeVar("T")
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON types for a record (NaN and inf become None)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | np.ndarray):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, frozenset | set):
+        return sorted(to_jsonable(v) for v in obj)
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def from_jsonable(cls: type[T], data: Any) -> T:
+    """Rebuild a record dataclass from :func:`to_jsonable` output (None -> NaN for floats)."""
+    return typing.cast(T, _build(cls, data))
+
+
+def _build(tp: Any, data: Any) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if data is None and type(None) in args:
+            return None
+        return _build(next(a for a in args if a is not type(None)), data)
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        return tp(**{k: _build(hints[k], v) for k, v in data.items() if k in names})
+    if origin is tuple:
+        return tuple(_build(args[0], v) for v in data)
+    if origin is list:
+        return [_build(args[0], v) for v in data]
+    if origin is dict:
+        return {k: _build(args[1], v) for k, v in data.items()}
+    if tp is float:
+        return math.nan if data is None else float(data)
+    return data

@@ -1,0 +1,226 @@
+"""The runner: potential x task cells -> result records, cached in a :class:`ResultStore`.
+
+A cell never raises for bad input: an unknown potential, a missing dataset or a crashing
+calculator become a record with status "failed" (or "missing_data", "not_applicable") and a
+message naming the culprit, so the rest of a leaderboard completes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from tqdm import tqdm
+
+from mlip_bench import __version__
+from mlip_bench.adapters.registry import Potential, load_potential
+from mlip_bench.data.frames import Dataset
+from mlip_bench.data.registry import dataset_path, registered_datasets
+from mlip_bench.data.registry import load_dataset as _load_dataset
+from mlip_bench.engine.environment import capture_environment
+from mlip_bench.engine.executors import Executor, SerialExecutor
+from mlip_bench.engine.kinds import KINDS, Outcome, TaskContext
+from mlip_bench.engine.records import (
+    SCHEMA_VERSION,
+    Counts,
+    DatasetRecord,
+    GroupMetrics,
+    MetricValue,
+    PotentialRecord,
+    ResultRecord,
+    TaskRecord,
+    Timings,
+)
+from mlip_bench.engine.spec import TaskSpec
+from mlip_bench.engine.store import ResultStore
+from mlip_bench.errors import DatasetNotFoundError, MlipBenchError
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a potential spec on a task (picklable; sent to executor workers)."""
+
+    potential: str
+    task: TaskSpec
+    data_root: str | None = None
+    progress: bool = False
+
+
+def cell_key(cell: Cell) -> str:
+    """Content hash of everything that determines a cell's result."""
+    parts: dict[str, object] = {"task": cell.task.sha256, "schema": SCHEMA_VERSION, "suite": __version__}
+    try:
+        info = load_potential(cell.potential).info
+        parts["potential"] = [info.spec, info.version]
+    except MlipBenchError as exc:
+        parts["potential"] = [cell.potential, f"unresolved: {exc}"]
+    if cell.task.dataset:
+        try:
+            parts["dataset"] = _dataset_fingerprint(cell.task.dataset, cell.data_root)
+        except MlipBenchError as exc:
+            parts["dataset"] = f"unresolved: {exc}"
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _dataset_fingerprint(name: str, data_root: str | None) -> str:
+    entry = registered_datasets().get(name)
+    if entry is not None:
+        try:
+            return f"{entry.sha256}@{dataset_path(entry, data_root)}"
+        except DatasetNotFoundError:
+            return f"{entry.sha256}@missing"
+    return f"file:{name}"  # an unregistered file is hashed when loaded; its path keys the cache
+
+
+def run_cell(cell: Cell) -> ResultRecord:
+    """Evaluate one cell; every failure is captured in the returned record."""
+    start = time.perf_counter()
+    builder = _RecordBuilder(cell)
+    try:
+        potential = load_potential(cell.potential)
+    except MlipBenchError as exc:
+        return builder.finish("failed", str(exc), start=start)
+    builder.potential = potential
+    kind = KINDS.get(cell.task.kind)
+    if kind is None:
+        return builder.finish("failed", f"task {cell.task.id}: unknown kind {cell.task.kind!r} (known: {sorted(KINDS)})", start=start)
+    lacking = kind.requires - potential.info.provides
+    if lacking:
+        message = f"{potential.info.spec} does not compute {', '.join(sorted(lacking))}, which task {cell.task.id} needs"
+        return builder.finish("not_applicable", message, start=start)
+    dataset = None
+    if kind.needs_dataset:
+        try:
+            dataset = _load_dataset(cell.task.dataset or "", data_root=cell.data_root)
+        except DatasetNotFoundError as exc:
+            return builder.finish("missing_data", str(exc), start=start)
+        except MlipBenchError as exc:
+            return builder.finish("failed", str(exc), start=start)
+        builder.dataset = dataset
+    reason = _inapplicable(potential, cell.task, dataset)
+    if reason:
+        return builder.finish("not_applicable", reason, start=start)
+    try:
+        calculator = potential.calculator()
+    except Exception as exc:  # a model package can fail in many ways while loading
+        return builder.finish("failed", f"{potential.info.spec}: cannot build calculator: {type(exc).__name__}: {exc}", start=start)
+    ctx = TaskContext(task=cell.task, potential=potential, calculator=calculator, dataset=dataset, progress=cell.progress)
+    try:
+        outcome = kind.run(ctx)
+    except Exception as exc:  # a bug or an unforeseen potential failure must not stop a leaderboard
+        tail = traceback.format_exc(limit=3)
+        return builder.finish("failed", f"{potential.info.spec} on {cell.task.id}: {type(exc).__name__}: {exc}\n{tail}", start=start)
+    return builder.finish("ok", "", start=start, outcome=outcome, ctx=ctx)
+
+
+def _inapplicable(potential: Potential, task: TaskSpec, dataset: Dataset | None) -> str:
+    """Why no structure of the cell can be scored by this potential ("" when some can)."""
+    if dataset is not None:
+        element_sets = [f.elements for f in dataset.frames]
+        what = f"dataset {dataset.id} ({', '.join(sorted(dataset.elements))})"
+    else:
+        element_sets = [frozenset({s.element}) for s in task.structures]
+        what = f"task {task.id} ({', '.join(sorted({s.element for s in task.structures}))})"
+    if any(not potential.info.unsupported(elements) for elements in element_sets):
+        return ""
+    supported = ", ".join(sorted(potential.info.elements or ()))
+    return f"no structure of {what} has only elements that {potential.info.spec} supports ({supported})"
+
+
+class _RecordBuilder:
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+        self.potential: Potential | None = None
+        self.dataset: Dataset | None = None
+
+    def finish(self, status: str, message: str, *, start: float, outcome: Outcome | None = None,
+               ctx: TaskContext | None = None) -> ResultRecord:
+        task = self.cell.task
+        outcome = outcome or Outcome(values={}, items=())
+        items = outcome.items
+        counts = Counts(**{s: sum(i.status == s for i in items) for s in ("ok", "failed", "skipped", "invalid")})
+        wall = time.perf_counter() - start
+        calc_s = ctx.calculator_seconds if ctx else 0.0
+        notes = tuple(outcome.notes) + tuple(ctx.notes if ctx else ())
+        return ResultRecord(
+            key=cell_key(self.cell),
+            task=TaskRecord(task.id, task.version, task.kind, task.title, task.sha256),
+            potential=self._potential_record(),
+            dataset=self._dataset_record(),
+            status=status,
+            message=message,
+            metrics=metric_values(task, outcome.values, n=outcome.n_scored),
+            groups=tuple(GroupMetrics(g.group, g.n_items, metric_values(task, g.values, n=g.n_items)) for g in outcome.groups),
+            items=items,
+            counts=counts,
+            timings=Timings(calculator_s=calc_s, suite_s=max(wall - calc_s, 0.0), wall_s=wall),
+            environment=capture_environment(),
+            parameters=dict(task.parameters),
+            notes=notes,
+            created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+
+    def _potential_record(self) -> PotentialRecord:
+        if self.potential is None:
+            return PotentialRecord(self.cell.potential, self.cell.potential, "?", "?", None)
+        i = self.potential.info
+        elements = tuple(sorted(i.elements)) if i.elements is not None else None
+        return PotentialRecord(i.spec, i.name, i.family, i.version, elements, i.citation, i.license, i.reference_method)
+
+    def _dataset_record(self) -> DatasetRecord | None:
+        d = self.dataset
+        if d is None:
+            return None
+        p = d.provenance
+        return DatasetRecord(d.id, p.path, p.sha256, len(d), p.citation, p.source, p.license, p.method)
+
+
+def metric_values(task: TaskSpec, values: dict[str, float], *, n: int) -> tuple[MetricValue, ...]:
+    """Spec'd metrics first (with unit, direction and literature target), then any other value
+    the kind produced (direction "none")."""
+    out = []
+    for m in task.metrics:
+        ref = m.reference
+        out.append(MetricValue(
+            name=m.name, value=float(values.get(m.name, float("nan"))), unit=m.unit, direction=m.direction,
+            label=m.label or m.name, target=ref.value if ref else None,
+            reference=f"{ref.citation} ({ref.kind})" if ref else "", n=n,
+        ))
+    named = {m.name for m in task.metrics}
+    out.extend(MetricValue(name=k, value=float(v), unit="", direction="none", label=k, n=n)
+               for k, v in values.items() if k not in named)
+    return tuple(out)
+
+
+def run_cells(
+    cells: Sequence[Cell],
+    *,
+    store: ResultStore,
+    executor: Executor | None = None,
+    force: bool = False,
+    progress: bool = False,
+) -> list[ResultRecord]:
+    """Run every cell not already in `store` (same key, status not "failed"), storing each
+    record as soon as it completes; returns records in the order of `cells`."""
+    executor = executor or SerialExecutor()
+    results: dict[int, ResultRecord] = {}
+    todo: list[int] = []
+    for i, cell in enumerate(cells):
+        cached = None if force else store.get(cell.task.id, cell.potential, cell_key(cell))
+        if cached is not None and cached.status != "failed":
+            results[i] = cached
+        else:
+            todo.append(i)
+    bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress or not todo)
+    for j, record in executor.map(run_cell, [cells[i] for i in todo]):
+        store.put(record)
+        results[todo[j]] = record
+        bar.set_postfix_str(f"{record.potential.name} / {record.task.id}: {record.status}", refresh=False)
+        bar.update()
+    bar.close()
+    return [results[i] for i in range(len(cells))]

@@ -1,0 +1,47 @@
+"""Where the project's declarative files live and where data is looked for.
+
+In a checkout (or an editable install) ``tasks/`` and ``reference_data/`` sit beside the
+package; a wheel carries copies under ``mlip_bench/_bundled``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mlip_bench.errors import DataError
+
+_PACKAGE = Path(__file__).resolve().parent
+DATA_ENV = "MLIP_BENCH_DATA"
+
+
+def project_dir(name: str) -> Path:
+    """The ``tasks`` or ``reference_data`` folder (checkout first, then the wheel's copy)."""
+    for base in (_PACKAGE.parent, _PACKAGE / "_bundled"):
+        candidate = base / name
+        if candidate.is_dir():
+            return candidate
+    raise DataError(f"cannot find the project folder {name!r} beside {_PACKAGE}")
+
+
+def tasks_dir() -> Path:
+    return project_dir("tasks")
+
+
+def reference_dir() -> Path:
+    return project_dir("reference_data")
+
+
+def resolve_data_root(explicit: str | Path | None = None) -> Path | None:
+    """The data root: `explicit`, else ``$MLIP_BENCH_DATA``, else the first ``../shared/data``
+    found beside the working directory or the checkout; None when there is none."""
+    if explicit is not None:
+        return Path(explicit).expanduser().resolve()
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    for base in (Path.cwd(), _PACKAGE.parent):
+        candidate = base.parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate.resolve()
+    return None
