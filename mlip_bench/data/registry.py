@@ -102,3 +102,17 @@ def load_file(path: str | Path, *, dataset_id: str | None = None) -> Dataset:
             "nor an existing file"
         )
     return read_hf(path, dataset_id=dataset_id)
+
+
+def fingerprint(name_or_path: str, data_root: str | Path | None = None) -> str:
+    """What identifies a dataset's content for caching: the registry sha256 for a named dataset,
+    the sha256 of a file (or of every file in a folder), else the name itself (e.g. a hub id)."""
+    entry = registered_datasets().get(name_or_path)
+    if entry is not None:
+        return entry.sha256
+    path = Path(name_or_path)
+    if path.is_file():
+        return sha256_of(path)
+    if path.is_dir():
+        return ",".join(sha256_of(p) for p in sorted(path.rglob("*")) if p.is_file())
+    return f"unresolved:{name_or_path}"

@@ -22,7 +22,7 @@ SCHEMA_VERSION = 1
 #: item status values: scored, potential failed, element not supported, bad reference data
 ITEM_STATUSES = ("ok", "failed", "skipped", "invalid")
 #: cell status values
-CELL_STATUSES = ("ok", "failed", "missing_data", "not_applicable")
+CELL_STATUSES = ("ok", "failed", "missing_data", "not_applicable", "unavailable")
 DIRECTIONS = ("lower", "higher", "target", "none")
 
 
@@ -39,6 +39,8 @@ class MetricValue:
     target: float | None = None
     reference: str = ""
     n: int = 0
+    #: False for values a kind produced beyond the task spec's metric list (kept, not tabulated)
+    listed: bool = True
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from mlip_bench import __version__
 from mlip_bench.adapters.registry import Potential, load_potential
 from mlip_bench.data.frames import Dataset
-from mlip_bench.data.registry import dataset_path, registered_datasets
+from mlip_bench.data.registry import fingerprint
 from mlip_bench.data.registry import load_dataset as _load_dataset
 from mlip_bench.engine.environment import capture_environment
 from mlip_bench.engine.executors import Executor, SerialExecutor
@@ -38,7 +38,11 @@ from mlip_bench.engine.records import (
 )
 from mlip_bench.engine.spec import TaskSpec
 from mlip_bench.engine.store import ResultStore
-from mlip_bench.errors import DatasetNotFoundError, MlipBenchError
+from mlip_bench.errors import DatasetNotFoundError, MlipBenchError, OptionalDependencyError
+
+
+#: cell outcomes that depend on the machine rather than the inputs: never reused from the store
+RERUN_STATUSES = frozenset({"failed", "unavailable", "missing_data"})
 
 
 @dataclass(frozen=True)
@@ -60,21 +64,8 @@ def cell_key(cell: Cell) -> str:
     except MlipBenchError as exc:
         parts["potential"] = [cell.potential, f"unresolved: {exc}"]
     if cell.task.dataset:
-        try:
-            parts["dataset"] = _dataset_fingerprint(cell.task.dataset, cell.data_root)
-        except MlipBenchError as exc:
-            parts["dataset"] = f"unresolved: {exc}"
+        parts["dataset"] = fingerprint(cell.task.dataset, cell.data_root)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def _dataset_fingerprint(name: str, data_root: str | None) -> str:
-    entry = registered_datasets().get(name)
-    if entry is not None:
-        try:
-            return f"{entry.sha256}@{dataset_path(entry, data_root)}"
-        except DatasetNotFoundError:
-            return f"{entry.sha256}@missing"
-    return f"file:{name}"  # an unregistered file is hashed when loaded; its path keys the cache
 
 
 def run_cell(cell: Cell) -> ResultRecord:
@@ -83,6 +74,8 @@ def run_cell(cell: Cell) -> ResultRecord:
     builder = _RecordBuilder(cell)
     try:
         potential = load_potential(cell.potential)
+    except OptionalDependencyError as exc:
+        return builder.finish("unavailable", str(exc), start=start)
     except MlipBenchError as exc:
         return builder.finish("failed", str(exc), start=start)
     builder.potential = potential
@@ -192,7 +185,7 @@ def metric_values(task: TaskSpec, values: dict[str, float], *, n: int) -> tuple[
             reference=f"{ref.citation} ({ref.kind})" if ref else "", n=n,
         ))
     named = {m.name for m in task.metrics}
-    out.extend(MetricValue(name=k, value=float(v), unit="", direction="none", label=k, n=n)
+    out.extend(MetricValue(name=k, value=float(v), unit="", direction="none", label=k, n=n, listed=False)
                for k, v in values.items() if k not in named)
     return tuple(out)
 
@@ -205,14 +198,14 @@ def run_cells(
     force: bool = False,
     progress: bool = False,
 ) -> list[ResultRecord]:
-    """Run every cell not already in `store` (same key, status not "failed"), storing each
+    """Run every cell not already in `store` (same key, status not in RERUN_STATUSES), storing each
     record as soon as it completes; returns records in the order of `cells`."""
     executor = executor or SerialExecutor()
     results: dict[int, ResultRecord] = {}
     todo: list[int] = []
     for i, cell in enumerate(cells):
         cached = None if force else store.get(cell.task.id, cell.potential, cell_key(cell))
-        if cached is not None and cached.status != "failed":
+        if cached is not None and cached.status not in RERUN_STATUSES:
             results[i] = cached
         else:
             todo.append(i)

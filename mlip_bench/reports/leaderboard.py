@@ -1,0 +1,172 @@
+"""Leaderboards: which potentials on which tasks (``tasks/leaderboards/*.yaml``), and the tables
+built from result records (potentials as rows, metrics as columns, best per column marked by the
+metric's direction)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from mlip_bench.engine.records import MetricValue, ResultRecord
+from mlip_bench.errors import TaskSpecError
+from mlip_bench.paths import tasks_dir
+
+
+@dataclass(frozen=True)
+class PotentialEntry:
+    spec: str
+    label: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class LeaderboardSpec:
+    id: str
+    title: str
+    description: str
+    potentials: tuple[PotentialEntry, ...]
+    tasks: tuple[str, ...]
+
+    def label_for(self, spec: str) -> str | None:
+        return next((p.label for p in self.potentials if p.spec == spec), None)
+
+
+def load_leaderboard(name_or_path: str) -> LeaderboardSpec:
+    """A leaderboard by name (``tasks/leaderboards/NAME.yaml``) or YAML path; raises TaskSpecError."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        path = tasks_dir() / "leaderboards" / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (tasks_dir() / "leaderboards").glob("*.yaml"))
+        raise TaskSpecError(f"unknown leaderboard {name_or_path!r} (known: {', '.join(known)})")
+    try:
+        raw = yaml.safe_load(path.read_text())
+        potentials = tuple(
+            PotentialEntry(spec=p["spec"], label=p.get("label", p["spec"]), optional=bool(p.get("optional", False)))
+            for p in raw["potentials"]
+        )
+        return LeaderboardSpec(
+            id=raw["id"], title=raw.get("title", raw["id"]), description=raw.get("description", ""),
+            potentials=potentials, tasks=tuple(raw["tasks"]),
+        )
+    except (KeyError, TypeError, yaml.YAMLError) as exc:
+        raise TaskSpecError(f"{path}: invalid leaderboard spec: missing or malformed field {exc}") from exc
+
+
+@dataclass(frozen=True)
+class TableCell:
+    value: float
+    text: str
+    best: bool = False
+
+
+@dataclass(frozen=True)
+class TableRow:
+    label: str
+    spec: str
+    status: str
+    message: str
+    cells: tuple[TableCell, ...]
+    failures: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    label: str
+    unit: str
+    direction: str
+    target: float | None
+    reference: str
+
+
+@dataclass(frozen=True)
+class Table:
+    task_id: str
+    title: str
+    columns: tuple[Column, ...]
+    rows: tuple[TableRow, ...]
+    notes: tuple[str, ...]
+    records: tuple[ResultRecord, ...]
+
+
+def format_value(value: float, unit: str = "") -> str:
+    """Human form of a metric value: "—" for NaN, yes/no for unit "bool", else 3-4 significant digits."""
+    if not math.isfinite(value):
+        return "—"
+    if unit == "bool":
+        return "yes" if value else "no"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:.1f}"
+    if magnitude >= 10:
+        return f"{value:.2f}"
+    if magnitude >= 1:
+        return f"{value:.3f}"
+    return f"{value:.4g}"
+
+
+def _score(metric: MetricValue) -> float | None:
+    """Smaller is better; None when the metric has no direction or no finite value."""
+    if not math.isfinite(metric.value):
+        return None
+    if metric.direction == "lower":
+        return metric.value
+    if metric.direction == "higher":
+        return -metric.value
+    if metric.direction == "target" and metric.target is not None:
+        return abs(metric.value - metric.target)
+    return None
+
+
+def build_table(task_id: str, records: Sequence[ResultRecord], spec: LeaderboardSpec | None = None) -> Table:
+    """One table for `task_id` from its records (one per potential), rows in leaderboard order."""
+    ordered = _ordered(records, spec)
+    template = next((r for r in ordered if r.status == "ok"), ordered[0])
+    columns = tuple(
+        Column(m.name, m.label or m.name, m.unit, m.direction, m.target, m.reference)
+        for m in template.metrics
+        if m.listed
+    )
+    best: dict[str, float] = {}
+    for column in columns:
+        scores = [s for r in ordered if r.status == "ok" and (m := r.metric(column.name)) and (s := _score(m)) is not None]
+        if len(scores) > 1:
+            best[column.name] = min(scores)
+    rows = []
+    for record in ordered:
+        cells = []
+        for column in columns:
+            metric = record.metric(column.name)
+            value = metric.value if metric is not None and record.status == "ok" else math.nan
+            score = _score(metric) if metric is not None and record.status == "ok" else None
+            is_best = score is not None and column.name in best and math.isclose(score, best[column.name], rel_tol=1e-9, abs_tol=1e-12)
+            cells.append(TableCell(value, format_value(value, column.unit), is_best))
+        c = record.counts
+        failures = f"{c.failed} failed, {c.skipped} skipped, {c.invalid} invalid" if (c.failed or c.skipped or c.invalid) else ""
+        label = (spec.label_for(record.potential.spec) if spec else None) or record.potential.name
+        rows.append(TableRow(label, record.potential.spec, record.status, record.message, tuple(cells), failures, record.timings.wall_s))
+    notes = tuple(dict.fromkeys(n for r in ordered for n in r.notes))
+    return Table(task_id, template.task.title, columns, tuple(rows), notes, tuple(ordered))
+
+
+def _ordered(records: Sequence[ResultRecord], spec: LeaderboardSpec | None) -> list[ResultRecord]:
+    if spec is None:
+        return sorted(records, key=lambda r: r.potential.spec)
+    rank = {p.spec: i for i, p in enumerate(spec.potentials)}
+    return sorted(records, key=lambda r: (rank.get(r.potential.spec, len(rank)), r.potential.spec))
+
+
+def build_tables(records: Sequence[ResultRecord], spec: LeaderboardSpec | None = None) -> list[Table]:
+    """A table per task, in the leaderboard's task order (or sorted by task id)."""
+    by_task: dict[str, list[ResultRecord]] = {}
+    for record in records:
+        if spec is None or record.potential.spec in {p.spec for p in spec.potentials}:
+            by_task.setdefault(record.task.id, []).append(record)
+    order = list(spec.tasks) if spec else sorted(by_task)
+    return [build_table(t, by_task[t], spec) for t in order if t in by_task]
