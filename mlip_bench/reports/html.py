@@ -1,0 +1,276 @@
+"""The leaderboard as one self-contained HTML page: a table per task (best cells starred, status
+messages for rows that could not be scored), plotly figures where a picture says more than a
+number (parity, per-group errors, E(V) curves, elastic constants against experiment) and a
+provenance footer (datasets, potentials, environment, literature). Works offline: plotly.js is
+embedded once, nothing is fetched. Every string from records or specs is HTML-escaped."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from itertools import count
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from mlip_bench.engine.records import ItemRecord, ResultRecord, to_jsonable
+from mlip_bench.reports.leaderboard import Column, Table, TableRow
+
+MAX_PARITY_POINTS = 4000
+_SEED = 0
+_ARROWS = {"lower": "↓ lower is better", "higher": "↑ higher is better", "target": "◎ closest to target"}
+_ELASTIC = re.compile(r"^C\d\d_GPa$")
+#: parity trace: legend name, reference, prediction, hover text per point, visible at first
+_Trace = tuple[str, np.ndarray, np.ndarray, list[str] | None, bool]
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1400px;
+ padding:1rem 2rem;color:#1f2933;line-height:1.45}
+h1{margin-bottom:.2rem}h2{margin-top:2.5rem;border-bottom:2px solid #d9e2ec;padding-bottom:.3rem}
+code,.spec{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85em;color:#52606d}
+.meta{color:#52606d}.wrap{overflow-x:auto}
+table{border-collapse:collapse;font-size:.9rem;margin:.5rem 0}
+th,td{border:1px solid #d9e2ec;padding:.3rem .55rem;vertical-align:top}
+thead th{position:sticky;top:0;background:#f0f4f8;text-align:center}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.best{font-weight:700;background:#e3f9e5}th small{display:block;font-weight:400;color:#52606d}
+tbody tr:nth-child(even){background:#fafbfc}
+td.status{color:#8d2b0b;background:#fff8f1}td.status b{text-transform:uppercase;font-size:.8em}
+.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:1rem}
+footer{margin-top:3rem;border-top:2px solid #d9e2ec;font-size:.9rem}footer td{max-width:60ch}
+pre{white-space:pre-wrap;font-size:.8rem}
+"""
+
+
+def write_html(tables: Sequence[Table], path: str | Path, *, title: str, description: str = "",
+               generated_utc: str = "") -> Path:
+    """Write the page for `tables` to `path` (parent folders created); returns the path.
+    Raises OSError when the file cannot be written."""
+    counter = count(1)
+    sections = "\n".join(_section(t, counter) for t in tables)
+    stamp = f"<p class=meta>Generated {escape(generated_utc)} UTC</p>" if generated_utc else ""
+    desc = f"<p>{escape(description)}</p>" if description else ""
+    page = (
+        f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
+        f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{_CSS}</style>"
+        f"<script>{get_plotlyjs()}</script></head>\n<body><h1>{escape(title)}</h1>{desc}{stamp}\n"
+        f"{_contents(tables)}\n{sections}\n{_provenance(tables)}\n</body></html>\n"
+    )
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def _contents(tables: Sequence[Table]) -> str:
+    links = "".join(f"<li><a href='#{_anchor(t.task_id)}'>{escape(t.title)}</a></li>" for t in tables)
+    return f"<nav><ul>{links}</ul></nav>" if len(tables) > 1 else ""
+
+
+def _anchor(task_id: str) -> str:
+    return "task-" + re.sub(r"[^A-Za-z0-9_-]", "-", task_id)
+
+
+def _section(table: Table, counter: Iterator[int]) -> str:
+    notes = "".join(f"<li>{escape(n)}</li>" for n in table.notes)
+    figures = "".join(_figure_html(fig, next(counter)) for fig in _figures(table))
+    return (
+        f"<section id='{_anchor(table.task_id)}'><h2>{escape(table.title)} <code>{escape(table.task_id)}</code></h2>"
+        f"<div class=wrap>{_table_html(table)}</div>"
+        + (f"<ul class=notes>{notes}</ul>" if notes else "")
+        + (f"<div class=figs>{figures}</div>" if figures else "")
+        + "</section>"
+    )
+
+
+def _table_html(table: Table) -> str:
+    head = "".join(_header_cell(c) for c in table.columns)
+    body = "".join(_row_html(r, len(table.columns)) for r in table.rows)
+    return (f"<table><thead><tr><th>potential</th>{head}<th>failures</th><th>wall [s]</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def _header_cell(column: Column) -> str:
+    unit = f" [{escape(column.unit)}]" if column.unit and column.unit != "bool" else ""
+    tip = escape(_ARROWS.get(column.direction, ""), quote=True)
+    lines = ""
+    if column.target is not None:
+        lines = f"<small>target {column.target:g}{unit}</small>"
+        tip = escape(f"target {column.target:g} {column.unit}: {column.reference}", quote=True)
+    return f"<th title='{tip}'>{escape(column.label)}{unit}{lines}</th>"
+
+
+def _row_html(row: TableRow, n_columns: int) -> str:
+    name = f"<th scope=row>{escape(row.label)}<br><span class=spec>{escape(row.spec)}</span></th>"
+    if row.status == "ok":
+        cells = "".join(
+            f"<td class='num best'>★ {escape(c.text)}</td>" if c.best else f"<td class=num>{escape(c.text)}</td>"
+            for c in row.cells
+        )
+    else:
+        first, _, rest = row.message.partition("\n")
+        detail = f"<details><summary>details</summary><pre>{escape(rest)}</pre></details>" if rest.strip() else ""
+        status = escape(row.status.replace("_", " "))
+        cells = f"<td class=status colspan={max(n_columns, 1)}><b>{status}</b>: {escape(first)}{detail}</td>"
+    return f"<tr>{name}{cells}<td>{escape(row.failures)}</td><td class=num>{row.seconds:.1f}</td></tr>"
+
+
+def _figure_html(fig: go.Figure, number: int) -> str:
+    fig.update_layout(template="plotly_white", height=440, margin={"l": 60, "r": 20, "t": 50, "b": 50})
+    return f"<div>{fig.to_html(full_html=False, include_plotlyjs=False, div_id=f'fig-{number}')}</div>"
+
+
+def _figures(table: Table) -> list[go.Figure]:
+    """The plots for one table, chosen by the task's kind (none for other kinds)."""
+    labels = {r.spec: r.label for r in table.rows}
+    scored = [(escape(labels.get(r.potential.spec, r.potential.name)), r) for r in table.records if r.status == "ok"]
+    if not scored:
+        return []
+    kind = scored[0][1].task.kind
+    if kind == "rmse":
+        return [f for f in (_energy_parity(scored), _force_parity(scored), _group_bars(scored)) if f is not None]
+    if kind == "eos":
+        return [_eos_curves(scored)]
+    if kind == "elastic":
+        return [f for f in (_elastic_bars(scored, table.columns),) if f is not None]
+    return []
+
+
+def _ok_items(record: ResultRecord) -> list[ItemRecord]:
+    return [i for i in record.items if i.status == "ok"]
+
+
+def _energy_parity(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
+    traces = []
+    for label, record in scored:
+        items = [i for i in _ok_items(record) if "e_ref_eV_per_atom" in i.values and "e_pred_eV_per_atom" in i.values]
+        if not items:
+            continue
+        ref = np.array([i.values["e_ref_eV_per_atom"] for i in items])
+        raw = np.array([i.values["e_pred_eV_per_atom"] for i in items])
+        aligned = ref + np.array([i.values.get("e_err_aligned_meV_per_atom", np.nan) for i in items]) / 1000
+        ids = [escape(i.id) for i in items]
+        traces.append((label, ref, aligned, ids, True))
+        traces.append((f"{label} (raw)", ref, raw, ids, False))
+    return _parity(traces, "Energy parity (per-element offsets removed; click '(raw)' for raw)",
+                   "reference E [eV/atom]", "predicted E [eV/atom]")
+
+
+def _force_parity(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
+    traces = []
+    for label, record in scored:
+        pairs = [(i.arrays["forces_ref_eV_per_A"], i.arrays["forces_pred_eV_per_A"]) for i in _ok_items(record)
+                 if "forces_ref_eV_per_A" in i.arrays and "forces_pred_eV_per_A" in i.arrays]
+        if not pairs:
+            continue
+        ref = np.concatenate([np.asarray(p[0], float) for p in pairs])
+        pred = np.concatenate([np.asarray(p[1], float) for p in pairs])
+        if ref.size > MAX_PARITY_POINTS:
+            keep = np.sort(np.random.default_rng(_SEED).choice(ref.size, MAX_PARITY_POINTS, replace=False))
+            ref, pred = ref[keep], pred[keep]
+        traces.append((label, ref, pred, None, True))
+    return _parity(traces, f"Force components (at most {MAX_PARITY_POINTS} per potential)",
+                   "reference F [eV/Å]", "predicted F [eV/Å]")
+
+
+def _parity(traces: list[_Trace], title: str, x_title: str, y_title: str) -> go.Figure | None:
+    """Scatter of (label, x, y, hover ids, visible) traces with a dashed y = x line; None if empty."""
+    if not traces:
+        return None
+    fig = go.Figure()
+    for label, x, y, ids, visible in traces:
+        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=label, text=ids, marker={"size": 5, "opacity": 0.6},
+                                 visible=True if visible else "legendonly"))
+    values = np.concatenate([np.concatenate([t[1], t[2]]) for t in traces if t[4]])
+    values = values[np.isfinite(values)]
+    if values.size:
+        lo, hi = float(values.min()), float(values.max())
+        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x",
+                                 line={"dash": "dash", "color": "#7b8794"}, hoverinfo="skip"))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title)
+    return fig
+
+
+def _group_bars(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
+    name = "energy_aligned_rmse_meV_per_atom"
+    fig = go.Figure()
+    for label, record in scored:
+        groups = [(g.group, m.value) for g in record.groups for m in g.metrics if m.name == name]
+        if groups:
+            fig.add_trace(go.Bar(x=[escape(g or "(none)") for g, _ in groups], y=[v for _, v in groups], name=label))
+    if not fig.data:
+        return None
+    fig.update_layout(title="Energy RMSE per group (offsets removed)", barmode="group",
+                      yaxis_title="E RMSE (aligned) [meV/atom]")
+    return fig
+
+
+def _eos_curves(scored: list[tuple[str, ResultRecord]]) -> go.Figure:
+    fig = go.Figure()
+    for label, record in scored:
+        items = [i for i in _ok_items(record) if "volumes_A3_per_atom" in i.arrays and "energies_eV_per_atom" in i.arrays]
+        for item in items:
+            energies = np.asarray(item.arrays["energies_eV_per_atom"], float)
+            zero = item.values.get("e0_eV_per_atom", float(np.nanmin(energies)) if energies.size else 0.0)
+            name = label if len(items) == 1 else f"{label} ({escape(item.id)})"
+            fig.add_trace(go.Scatter(x=item.arrays["volumes_A3_per_atom"], y=(energies - zero) * 1000,
+                                     mode="lines+markers", name=name))
+    fig.update_layout(title="Equation of state (relative to each potential's E0)",
+                      xaxis_title="V [Å³/atom]", yaxis_title="E − E0 [meV/atom]")
+    return fig
+
+
+def _elastic_bars(scored: list[tuple[str, ResultRecord]], columns: Sequence[Column]) -> go.Figure | None:
+    chosen = [c for c in columns if _ELASTIC.match(c.name)]
+    if not chosen:
+        return None
+    names = [escape(c.label) for c in chosen]
+    fig = go.Figure()
+    for label, record in scored:
+        values = [m.value if (m := record.metric(c.name)) is not None else np.nan for c in chosen]
+        fig.add_trace(go.Bar(x=names, y=values, name=label))
+    targets = [(n, c) for n, c in zip(names, chosen, strict=True) if c.target is not None]
+    if targets:
+        fig.add_trace(go.Scatter(
+            x=[n for n, _ in targets], y=[c.target for _, c in targets], mode="markers", name="target",
+            text=[escape(c.reference) for _, c in targets], hovertemplate="%{y} GPa<br>%{text}<extra>target</extra>",
+            marker={"symbol": "line-ew", "size": 70, "line": {"width": 3, "color": "#1f2933"}},
+        ))
+    fig.update_layout(title="Elastic constants vs target", barmode="group", yaxis_title="GPa")
+    return fig
+
+
+def _provenance(tables: Sequence[Table]) -> str:
+    """Datasets, potentials, environments and literature targets behind `tables`."""
+    records = [r for t in tables for r in t.records]
+    labels = {row.spec: row.label for t in tables for row in t.rows}
+    datasets = {(d.id, d.sha256): d for r in records if (d := r.dataset) is not None}
+    potentials = {r.potential.spec: r.potential for r in records}
+    envs = {json.dumps(to_jsonable(r.environment), sort_keys=True): r.environment for r in records}
+    refs = sorted({(c.label, c.target, c.unit, c.reference) for t in tables for c in t.columns if c.target is not None},
+                  key=str)
+    parts = ["<footer><h2>Provenance</h2>"]
+    if datasets:
+        rows = [[d.id, d.path, d.sha256, str(d.n_structures), d.citation, d.source, d.license, d.method]
+                for d in datasets.values()]
+        header = ["id", "path", "sha256", "structures", "citation", "source", "license", "method"]
+        parts.append("<h3>Datasets</h3>" + _grid(header, rows))
+    rows = [[labels.get(p.spec, p.name), p.spec, p.version, p.citation, p.license, p.reference_method]
+            for p in potentials.values()]
+    parts.append("<h3>Potentials</h3>" + _grid(["potential", "spec", "version", "citation", "license", "trained on"], rows))
+    rows = [[e.python, e.platform, e.mlip_bench, ", ".join(f"{k} {v}" for k, v in sorted(e.packages.items())),
+             e.omp_num_threads, str(e.cpu_count)] for e in envs.values()]
+    parts.append("<h3>Environment</h3>" + _grid(["python", "platform", "mlip-bench", "packages", "OMP_NUM_THREADS", "CPUs"], rows))
+    if refs:
+        items = "".join(f"<li>{escape(label)} = {target:g} {escape(unit)}: {escape(ref)}</li>" for label, target, unit, ref in refs)
+        parts.append(f"<h3>Literature references</h3><ul>{items}</ul>")
+    return "".join(parts) + "</footer>"
+
+
+def _grid(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<div class=wrap><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"

@@ -1,0 +1,78 @@
+"""Sessions: `nox` runs the tests; `nox -s demo` runs the default leaderboard (the README's main
+job); `lint`, `bench`, `science` and one `models-*` session per optional model family.
+
+torch is pinned to 2.13.0 (the CPU build this project is tested with); chgnet and sevenn/mace
+get separate sessions because sevenn needs e3nn >= 0.5, which mace-torch does not accept.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+TORCH = "torch==2.13.0"
+CORE = ".[classical,test]"
+ENV = {"OMP_NUM_THREADS": "1"}
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Core tests: every built-in adapter except the torch model families, all tasks, CLI."""
+    session.install("-e", CORE)
+    session.run("pytest", "-m", "not slow and not models", *session.posargs, env=ENV)
+
+
+def _models(session: nox.Session, extra: str, marker: str) -> None:
+    session.install(TORCH)
+    session.install("-e", f".[classical,test,{extra}]", TORCH)
+    session.run("pytest", "-m", marker, *session.posargs, env=ENV)
+
+
+@nox.session(name="models-chgnet")
+def models_chgnet(session: nox.Session) -> None:
+    """CHGNet adapter tests (torch CPU)."""
+    _models(session, "chgnet", "models and chgnet")
+
+
+@nox.session(name="models-sevenn")
+def models_sevenn(session: nox.Session) -> None:
+    """SevenNet adapter tests (torch CPU, e3nn >= 0.5)."""
+    _models(session, "sevenn", "models and sevenn")
+
+
+@nox.session(name="models-mace")
+def models_mace(session: nox.Session) -> None:
+    """MACE adapter tests; they need a local model file in $MLIP_BENCH_MACE_MODEL (skipped otherwise)."""
+    _models(session, "mace", "models and mace")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: the default leaderboard into reports/default/ (CHGNet and SevenNet included)."""
+    session.install(TORCH)
+    session.install("-e", ".[classical,chgnet,sevenn]", TORCH)
+    session.run("mlip-bench", "leaderboard", "default", *session.posargs, env=ENV)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff and mypy."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", "mlip_bench", "tests", "noxfile.py")
+    session.run("mypy", "mlip_bench")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """pytest-benchmark timings (throughput of adapters and the runner); prints ratios."""
+    session.install("-e", CORE)
+    session.run("pytest", "tests/benchmarks", "--benchmark-enable", "--benchmark-only", "-s", *session.posargs, env=ENV)
+
+
+@nox.session
+def science(session: nox.Session) -> None:
+    """Slow science checks (longer runs that reproduce published numbers)."""
+    session.install("-e", CORE)
+    session.run("pytest", "-m", "slow", *session.posargs, env=ENV)
