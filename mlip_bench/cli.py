@@ -7,6 +7,7 @@ documented interface for scripts) alone on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -62,7 +63,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.dataset:
         task = task.with_dataset(str(args.dataset))
     cell = Cell(potential=args.potential, task=task, data_root=args.data_root, progress=not args.no_progress)
-    [record] = run_cells([cell], store=ResultStore(args.results), force=args.force)
+    # model packages print banners to stdout: keep stdout for the result alone
+    with contextlib.redirect_stdout(sys.stderr):
+        [record] = run_cells([cell], store=ResultStore(args.results), force=args.force)
     if args.json:
         import json
 
@@ -86,8 +89,9 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     tasks = [load_task(t) for t in spec.tasks]
     cells = [Cell(p.spec, t, args.data_root, progress=not args.no_progress and args.executor == "serial")
              for t in tasks for p in spec.potentials]
-    records = run_cells(cells, store=ResultStore(args.results), executor=make_executor(args.executor, args.workers),
-                        force=args.force, progress=not args.no_progress)
+    with contextlib.redirect_stdout(sys.stderr):
+        records = run_cells(cells, store=ResultStore(args.results), executor=make_executor(args.executor, args.workers),
+                            force=args.force, progress=not args.no_progress)
     out = Path(args.out or Path("reports") / spec.id)
     tables = publish(records, out, spec)
     print(render_text(tables))

@@ -14,8 +14,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from mlip_bench.data.frames import Dataset, Frame, Provenance, make_frame
 from mlip_bench.errors import DataError
 
-#: info keys that hold labels ASE already turned into calculator results
-_RESULT_KEYS = frozenset({"energy", "free_energy", "stress", "forces", "virial"})
+#: info keys that are not labels: results ASE turned into calculator results, and the frame id
+_NOT_LABELS = frozenset({"energy", "free_energy", "stress", "forces", "virial", "id"})
 
 
 def sha256_of(path: str | Path) -> str:
@@ -64,7 +64,7 @@ def _frame_from_atoms(atoms: Atoms, path: Path, index: int, stem: str) -> Frame:
     labels = {
         key: str(value)
         for key, value in info.items()
-        if key not in _RESULT_KEYS and isinstance(value, str | int | float | bool | np.integer)
+        if key not in _NOT_LABELS and isinstance(value, str | int | float | bool | np.integer)
     }
     return make_frame(
         source=path,

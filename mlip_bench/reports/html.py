@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
-from itertools import count
 from html import escape
+from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.best{font-weight:700;background:#e3f9e5}th small{display:block;font-weight:400;color:#52606d}
 tbody tr:nth-child(even){background:#fafbfc}
 td.status{color:#8d2b0b;background:#fff8f1}td.status b{text-transform:uppercase;font-size:.8em}
-.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:1rem}
+.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:1rem}.figs>div{min-width:0}
 footer{margin-top:3rem;border-top:2px solid #d9e2ec;font-size:.9rem}footer td{max-width:60ch}
 pre{white-space:pre-wrap;font-size:.8rem}
 """
@@ -51,7 +51,8 @@ def write_html(tables: Sequence[Table], path: str | Path, *, title: str, descrip
     Raises OSError when the file cannot be written."""
     counter = count(1)
     sections = "\n".join(_section(t, counter) for t in tables)
-    stamp = f"<p class=meta>Generated {escape(generated_utc)} UTC</p>" if generated_utc else ""
+    zone = "" if generated_utc.endswith(("Z", "+00:00")) else " UTC"
+    stamp = f"<p class=meta>Generated {escape(generated_utc)}{zone}</p>" if generated_utc else ""
     desc = f"<p>{escape(description)}</p>" if description else ""
     page = (
         f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
@@ -77,9 +78,9 @@ def _anchor(task_id: str) -> str:
 def _section(table: Table, counter: Iterator[int]) -> str:
     notes = "".join(f"<li>{escape(n)}</li>" for n in table.notes)
     figures = "".join(_figure_html(fig, next(counter)) for fig in _figures(table))
+    heading = f"<h2>{escape(table.title)} <code>{escape(table.task_id)}</code></h2>"
     return (
-        f"<section id='{_anchor(table.task_id)}'><h2>{escape(table.title)} <code>{escape(table.task_id)}</code></h2>"
-        f"<div class=wrap>{_table_html(table)}</div>"
+        f"<section id='{_anchor(table.task_id)}'>{heading}<div class=wrap>{_table_html(table)}</div>"
         + (f"<ul class=notes>{notes}</ul>" if notes else "")
         + (f"<div class=figs>{figures}</div>" if figures else "")
         + "</section>"
@@ -87,7 +88,7 @@ def _section(table: Table, counter: Iterator[int]) -> str:
 
 
 def _table_html(table: Table) -> str:
-    head = "".join(_header_cell(c) for c in table.columns)
+    head = "".join(_header_cell(c) for c in table.columns) or "<th></th>"
     body = "".join(_row_html(r, len(table.columns)) for r in table.rows)
     return (f"<table><thead><tr><th>potential</th>{head}<th>failures</th><th>wall [s]</th></tr></thead>"
             f"<tbody>{body}</tbody></table>")
@@ -106,32 +107,36 @@ def _header_cell(column: Column) -> str:
 def _row_html(row: TableRow, n_columns: int) -> str:
     name = f"<th scope=row>{escape(row.label)}<br><span class=spec>{escape(row.spec)}</span></th>"
     if row.status == "ok":
-        cells = "".join(
-            f"<td class='num best'>★ {escape(c.text)}</td>" if c.best else f"<td class=num>{escape(c.text)}</td>"
-            for c in row.cells
-        )
+        cells = "".join(_cell_html(c.text, c.best) for c in row.cells) or "<td></td>"
     else:
         first, _, rest = row.message.partition("\n")
-        detail = f"<details><summary>details</summary><pre>{escape(rest)}</pre></details>" if rest.strip() else ""
+        detail = f"<details><summary>more</summary><pre>{escape(rest)}</pre></details>" * bool(rest.strip())
         status = escape(row.status.replace("_", " "))
         cells = f"<td class=status colspan={max(n_columns, 1)}><b>{status}</b>: {escape(first)}{detail}</td>"
     return f"<tr>{name}{cells}<td>{escape(row.failures)}</td><td class=num>{row.seconds:.1f}</td></tr>"
 
 
+def _cell_html(text: str, best: bool) -> str:
+    return f"<td class='num best'>★ {escape(text)}</td>" if best else f"<td class=num>{escape(text)}</td>"
+
+
 def _figure_html(fig: go.Figure, number: int) -> str:
-    fig.update_layout(template="plotly_white", height=440, margin={"l": 60, "r": 20, "t": 50, "b": 50})
+    fig.update_layout(template="plotly_white", height=480, margin={"l": 60, "r": 20, "t": 60, "b": 50},
+                      title_x=0.01, legend={"orientation": "h", "y": -0.15, "yanchor": "top"})
     return f"<div>{fig.to_html(full_html=False, include_plotlyjs=False, div_id=f'fig-{number}')}</div>"
 
 
 def _figures(table: Table) -> list[go.Figure]:
     """The plots for one table, chosen by the task's kind (none for other kinds)."""
     labels = {r.spec: r.label for r in table.rows}
-    scored = [(escape(labels.get(r.potential.spec, r.potential.name)), r) for r in table.records if r.status == "ok"]
+    scored = [(escape(labels.get(r.potential.spec, r.potential.name)), r)
+              for r in table.records if r.status == "ok"]
     if not scored:
         return []
     kind = scored[0][1].task.kind
     if kind == "rmse":
-        return [f for f in (_energy_parity(scored), _force_parity(scored), _group_bars(scored)) if f is not None]
+        figures = (_energy_parity(scored), _force_parity(scored), _group_bars(scored))
+        return [f for f in figures if f is not None]
     if kind == "eos":
         return [_eos_curves(scored)]
     if kind == "elastic":
@@ -139,14 +144,17 @@ def _figures(table: Table) -> list[go.Figure]:
     return []
 
 
-def _ok_items(record: ResultRecord) -> list[ItemRecord]:
-    return [i for i in record.items if i.status == "ok"]
+def _ok_items(record: ResultRecord, *, values: Sequence[str] = (),
+              arrays: Sequence[str] = ()) -> list[ItemRecord]:
+    """Scored items of `record` that have all the named values and arrays."""
+    return [i for i in record.items
+            if i.status == "ok" and all(k in i.values for k in values) and all(k in i.arrays for k in arrays)]
 
 
 def _energy_parity(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
-    traces = []
+    traces: list[_Trace] = []
     for label, record in scored:
-        items = [i for i in _ok_items(record) if "e_ref_eV_per_atom" in i.values and "e_pred_eV_per_atom" in i.values]
+        items = _ok_items(record, values=("e_ref_eV_per_atom", "e_pred_eV_per_atom"))
         if not items:
             continue
         ref = np.array([i.values["e_ref_eV_per_atom"] for i in items])
@@ -155,24 +163,23 @@ def _energy_parity(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
         ids = [escape(i.id) for i in items]
         traces.append((label, ref, aligned, ids, True))
         traces.append((f"{label} (raw)", ref, raw, ids, False))
-    return _parity(traces, "Energy parity (per-element offsets removed; click '(raw)' for raw)",
+    return _parity(traces, "Energy per atom (offsets removed)",
                    "reference E [eV/atom]", "predicted E [eV/atom]")
 
 
 def _force_parity(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
-    traces = []
+    traces: list[_Trace] = []
     for label, record in scored:
-        pairs = [(i.arrays["forces_ref_eV_per_A"], i.arrays["forces_pred_eV_per_A"]) for i in _ok_items(record)
-                 if "forces_ref_eV_per_A" in i.arrays and "forces_pred_eV_per_A" in i.arrays]
-        if not pairs:
+        items = _ok_items(record, arrays=("forces_ref_eV_per_A", "forces_pred_eV_per_A"))
+        if not items:
             continue
-        ref = np.concatenate([np.asarray(p[0], float) for p in pairs])
-        pred = np.concatenate([np.asarray(p[1], float) for p in pairs])
+        ref = np.concatenate([np.asarray(i.arrays["forces_ref_eV_per_A"], float) for i in items])
+        pred = np.concatenate([np.asarray(i.arrays["forces_pred_eV_per_A"], float) for i in items])
         if ref.size > MAX_PARITY_POINTS:
             keep = np.sort(np.random.default_rng(_SEED).choice(ref.size, MAX_PARITY_POINTS, replace=False))
             ref, pred = ref[keep], pred[keep]
         traces.append((label, ref, pred, None, True))
-    return _parity(traces, f"Force components (at most {MAX_PARITY_POINTS} per potential)",
+    return _parity(traces, f"Force components (≤ {MAX_PARITY_POINTS} per potential)",
                    "reference F [eV/Å]", "predicted F [eV/Å]")
 
 
@@ -182,8 +189,8 @@ def _parity(traces: list[_Trace], title: str, x_title: str, y_title: str) -> go.
         return None
     fig = go.Figure()
     for label, x, y, ids, visible in traces:
-        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=label, text=ids, marker={"size": 5, "opacity": 0.6},
-                                 visible=True if visible else "legendonly"))
+        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=label, text=ids,
+                                 visible=visible or "legendonly", marker={"size": 5, "opacity": 0.6}))
     values = np.concatenate([np.concatenate([t[1], t[2]]) for t in traces if t[4]])
     values = values[np.isfinite(values)]
     if values.size:
@@ -200,7 +207,8 @@ def _group_bars(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
     for label, record in scored:
         groups = [(g.group, m.value) for g in record.groups for m in g.metrics if m.name == name]
         if groups:
-            fig.add_trace(go.Bar(x=[escape(g or "(none)") for g, _ in groups], y=[v for _, v in groups], name=label))
+            names = [escape(g or "(none)") for g, _ in groups]
+            fig.add_trace(go.Bar(x=names, y=[v for _, v in groups], name=label))
     if not fig.data:
         return None
     fig.update_layout(title="Energy RMSE per group (offsets removed)", barmode="group",
@@ -211,7 +219,7 @@ def _group_bars(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
 def _eos_curves(scored: list[tuple[str, ResultRecord]]) -> go.Figure:
     fig = go.Figure()
     for label, record in scored:
-        items = [i for i in _ok_items(record) if "volumes_A3_per_atom" in i.arrays and "energies_eV_per_atom" in i.arrays]
+        items = _ok_items(record, arrays=("volumes_A3_per_atom", "energies_eV_per_atom"))
         for item in items:
             energies = np.asarray(item.arrays["energies_eV_per_atom"], float)
             zero = item.values.get("e0_eV_per_atom", float(np.nanmin(energies)) if energies.size else 0.0)
@@ -224,22 +232,29 @@ def _eos_curves(scored: list[tuple[str, ResultRecord]]) -> go.Figure:
 
 
 def _elastic_bars(scored: list[tuple[str, ResultRecord]], columns: Sequence[Column]) -> go.Figure | None:
+    """Grouped bars of the C_ij columns, the targets as a black line across each group."""
     chosen = [c for c in columns if _ELASTIC.match(c.name)]
     if not chosen:
         return None
-    names = [escape(c.label) for c in chosen]
     fig = go.Figure()
+    positions = list(range(len(chosen)))
     for label, record in scored:
         values = [m.value if (m := record.metric(c.name)) is not None else np.nan for c in chosen]
-        fig.add_trace(go.Bar(x=names, y=values, name=label))
-    targets = [(n, c) for n, c in zip(names, chosen, strict=True) if c.target is not None]
-    if targets:
-        fig.add_trace(go.Scatter(
-            x=[n for n, _ in targets], y=[c.target for _, c in targets], mode="markers", name="target",
-            text=[escape(c.reference) for _, c in targets], hovertemplate="%{y} GPa<br>%{text}<extra>target</extra>",
-            marker={"symbol": "line-ew", "size": 70, "line": {"width": 3, "color": "#1f2933"}},
-        ))
-    fig.update_layout(title="Elastic constants vs target", barmode="group", yaxis_title="GPa")
+        fig.add_trace(go.Bar(x=positions, y=values, name=label))
+    x: list[float | None] = []
+    y: list[float | None] = []
+    tips: list[str | None] = []
+    for i, c in enumerate(chosen):
+        if c.target is not None:
+            x += [i - 0.45, i + 0.45, None]
+            y += [c.target, c.target, None]
+            tips += [escape(c.reference)] * 2 + [None]
+    if x:
+        fig.add_trace(go.Scatter(x=x, y=y, text=tips, mode="lines", name="target",
+                                 line={"color": "#1f2933", "width": 3},
+                                 hovertemplate="%{y} GPa<br>%{text}<extra>target</extra>"))
+    fig.update_layout(title="Elastic constants vs target", barmode="group", yaxis_title="GPa",
+                      xaxis={"tickvals": positions, "ticktext": [escape(c.label) for c in chosen]})
     return fig
 
 
@@ -250,8 +265,8 @@ def _provenance(tables: Sequence[Table]) -> str:
     datasets = {(d.id, d.sha256): d for r in records if (d := r.dataset) is not None}
     potentials = {r.potential.spec: r.potential for r in records}
     envs = {json.dumps(to_jsonable(r.environment), sort_keys=True): r.environment for r in records}
-    refs = sorted({(c.label, c.target, c.unit, c.reference) for t in tables for c in t.columns if c.target is not None},
-                  key=str)
+    columns = [c for t in tables for c in t.columns if c.target is not None]
+    refs = sorted({(c.label, c.target, c.unit, c.reference) for c in columns}, key=str)
     parts = ["<footer><h2>Provenance</h2>"]
     if datasets:
         rows = [[d.id, d.path, d.sha256, str(d.n_structures), d.citation, d.source, d.license, d.method]
@@ -260,12 +275,15 @@ def _provenance(tables: Sequence[Table]) -> str:
         parts.append("<h3>Datasets</h3>" + _grid(header, rows))
     rows = [[labels.get(p.spec, p.name), p.spec, p.version, p.citation, p.license, p.reference_method]
             for p in potentials.values()]
-    parts.append("<h3>Potentials</h3>" + _grid(["potential", "spec", "version", "citation", "license", "trained on"], rows))
+    header = ["potential", "spec", "version", "citation", "license", "trained on"]
+    parts.append("<h3>Potentials</h3>" + _grid(header, rows))
     rows = [[e.python, e.platform, e.mlip_bench, ", ".join(f"{k} {v}" for k, v in sorted(e.packages.items())),
              e.omp_num_threads, str(e.cpu_count)] for e in envs.values()]
-    parts.append("<h3>Environment</h3>" + _grid(["python", "platform", "mlip-bench", "packages", "OMP_NUM_THREADS", "CPUs"], rows))
+    header = ["python", "platform", "mlip-bench", "packages", "OMP_NUM_THREADS", "CPUs"]
+    parts.append("<h3>Environment</h3>" + _grid(header, rows))
     if refs:
-        items = "".join(f"<li>{escape(label)} = {target:g} {escape(unit)}: {escape(ref)}</li>" for label, target, unit, ref in refs)
+        items = "".join(f"<li>{escape(label)} = {target:g} {escape(unit)}: {escape(ref)}</li>"
+                        for label, target, unit, ref in refs)
         parts.append(f"<h3>Literature references</h3><ul>{items}</ul>")
     return "".join(parts) + "</footer>"
 

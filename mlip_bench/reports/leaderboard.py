@@ -136,7 +136,7 @@ def build_table(task_id: str, records: Sequence[ResultRecord], spec: Leaderboard
     best: dict[str, float] = {}
     for column in columns:
         scores = [s for r in ordered if r.status == "ok" and (m := r.metric(column.name)) and (s := _score(m)) is not None]
-        if len(scores) > 1:
+        if len(scores) > 1 and max(scores) > min(scores):  # a tie everywhere marks nothing
             best[column.name] = min(scores)
     rows = []
     for record in ordered:

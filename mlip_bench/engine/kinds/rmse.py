@@ -103,7 +103,7 @@ class RmseKind(TaskKind):
             return {}, {}
         symbols = sorted(elements)
         counts = np.array([[s.frame.atoms.get_chemical_symbols().count(e) for e in symbols] for s in scored])
-        delta = np.array([s.pred.energy_eV - (s.frame.energy_eV or np.nan) for s in scored])
+        delta = np.array([s.pred.energy_eV - _ref_energy(s.frame) for s in scored])
         raw = delta / counts.sum(axis=1)
         _, aligned = fit_elemental_offsets(counts, delta)
         values = _stats_dict("energy", "meV_per_atom", raw, 1000.0)
@@ -151,12 +151,16 @@ class RmseKind(TaskKind):
             by_group[s.group].append(s)
         out = []
         for group, members in sorted(by_group.items()):
-            raw = [(m.pred.energy_eV - (m.frame.energy_eV or np.nan)) / m.frame.n_atoms for m in members]
+            raw = [(m.pred.energy_eV - _ref_energy(m.frame)) / m.frame.n_atoms for m in members]
             values = _stats_dict("energy", "meV_per_atom", np.array(raw), 1000.0)
             values |= _stats_dict("energy_aligned", "meV_per_atom", np.array([aligned.get(m.frame.id, np.nan) for m in members]), 1000.0)
             values |= RmseKind._forces(members, True)
             out.append(GroupValues(group, len(members), values))
         return tuple(out)
+
+
+def _ref_energy(frame: Frame) -> float:
+    return np.nan if frame.energy_eV is None else frame.energy_eV
 
 
 def _stats_dict(prefix: str, unit: str, errors: np.ndarray, scale: float) -> dict[str, float]:
