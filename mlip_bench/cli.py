@@ -30,7 +30,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     elif args.what == "tasks":
         from mlip_bench.engine.spec import all_tasks
 
-        rows = [[t.id, t.kind, t.dataset or ", ".join(s.id for s in t.structures), t.title] for t in all_tasks().values()]
+        rows = [
+            [t.id, t.kind, t.dataset or ", ".join(s.id for s in t.structures), t.title] for t in all_tasks().values()
+        ]
         print(tabulate(rows, headers=["task", "kind", "data", "title"], tablefmt="simple"))
     elif args.what == "datasets":
         from mlip_bench.data.registry import dataset_path, registered_datasets
@@ -87,11 +89,19 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
     spec = load_leaderboard(args.name)
     tasks = [load_task(t) for t in spec.tasks]
-    cells = [Cell(p.spec, t, args.data_root, progress=not args.no_progress and args.executor == "serial")
-             for t in tasks for p in spec.potentials]
+    cells = [
+        Cell(p.spec, t, args.data_root, progress=not args.no_progress and args.executor == "serial")
+        for t in tasks
+        for p in spec.potentials
+    ]
     with contextlib.redirect_stdout(sys.stderr):
-        records = run_cells(cells, store=ResultStore(args.results), executor=make_executor(args.executor, args.workers),
-                            force=args.force, progress=not args.no_progress)
+        records = run_cells(
+            cells,
+            store=ResultStore(args.results),
+            executor=make_executor(args.executor, args.workers),
+            force=args.force,
+            progress=not args.no_progress,
+        )
     out = Path(args.out or Path("reports") / spec.id)
     tables = publish(records, out, spec)
     print(render_text(tables))
@@ -131,7 +141,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlip-bench", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-root", help="folder holding the registered datasets (default $MLIP_BENCH_DATA or ../shared/data)")
+    common.add_argument(
+        "--data-root", help="folder holding the registered datasets (default $MLIP_BENCH_DATA or ../shared/data)"
+    )
     common.add_argument("--results", default="results", help="result store folder (default ./results)")
     common.add_argument("--no-progress", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -35,7 +35,7 @@ def test_eam_path_and_funcfl_and_missing_file(data_root) -> None:
     assert "3393" in mishin.info.citation  # Phys. Rev. B 59, 3393 (1999) from the file header
     jnp = load_potential("eam:Al_jnp.eam")  # funcfl: element read from Z on line 2
     assert jnp.info.elements == frozenset({"Al"})
-    with pytest.raises(PotentialError, match="nosuch.eam.alloy"):
+    with pytest.raises(PotentialError, match=r"nosuch\.eam\.alloy"):
         load_potential("eam:nosuch.eam.alloy")
 
 
@@ -109,7 +109,7 @@ def test_python_factory_adapter() -> None:
 
 
 def test_unknown_potential_lists_known_adapters() -> None:
-    with pytest.raises(UnknownPotentialError, match="known: .*eam.*emt"):
+    with pytest.raises(UnknownPotentialError, match=r"known: .*eam.*emt"):
         load_potential("nosuch:thing")
 
 

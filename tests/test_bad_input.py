@@ -61,8 +61,13 @@ def _items(record: ResultRecord) -> dict[str, ItemRecord]:
 
 
 def _assert_finite_metrics(record: ResultRecord, n: int) -> None:
-    for name in ("energy_rmse_meV_per_atom", "energy_aligned_rmse_meV_per_atom", "force_rmse_eV_per_A",
-                 "force_max_eV_per_A", "stress_rmse_GPa"):
+    for name in (
+        "energy_rmse_meV_per_atom",
+        "energy_aligned_rmse_meV_per_atom",
+        "force_rmse_eV_per_A",
+        "force_max_eV_per_A",
+        "stress_rmse_GPa",
+    ):
         metric = record.metric(name)
         assert metric is not None, name
         assert math.isfinite(metric.value), name

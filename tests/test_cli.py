@@ -30,8 +30,19 @@ def test_list_tasks_and_datasets(capsys, data_root) -> None:
 
 
 def test_run_json_prints_one_parseable_record(capsys, tmp_path, data_root) -> None:
-    args = ["run", "--potential", "emt", "--task", "rmse-mlearn-cu-test", "--json", "--no-progress",
-            "--results", str(tmp_path), "--data-root", str(data_root)]
+    args = [
+        "run",
+        "--potential",
+        "emt",
+        "--task",
+        "rmse-mlearn-cu-test",
+        "--json",
+        "--no-progress",
+        "--results",
+        str(tmp_path),
+        "--data-root",
+        str(data_root),
+    ]
     assert main(args) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["status"] == "ok"
@@ -44,8 +55,19 @@ def test_run_json_prints_one_parseable_record(capsys, tmp_path, data_root) -> No
 
 def test_run_on_any_dataset_file(capsys, tmp_path, data_root) -> None:
     path = data_root / "mlearn_li_cu" / "cu_test.extxyz.gz"
-    args = ["run", "--potential", "eam:Al_mm.eam.fs", "--task", "rmse-mlearn-cu-test", "--dataset", str(path),
-            "--results", str(tmp_path), "--no-progress", "--json"]
+    args = [
+        "run",
+        "--potential",
+        "eam:Al_mm.eam.fs",
+        "--task",
+        "rmse-mlearn-cu-test",
+        "--dataset",
+        str(path),
+        "--results",
+        str(tmp_path),
+        "--no-progress",
+        "--json",
+    ]
     assert main(args) == 0  # Al potential on Cu data: nothing to score, said so
     record = json.loads(capsys.readouterr().out)
     assert record["status"] == "not_applicable" and "supports (Al)" in record["message"]
@@ -64,7 +86,17 @@ def test_leaderboard_then_report_rebuild(tmp_path, capsys, data_root) -> None:
     )
     out = tmp_path / "report"
     results = str(tmp_path / "results")
-    args = ["leaderboard", str(spec), "--out", str(out), "--results", results, "--no-progress", "--data-root", str(data_root)]
+    args = [
+        "leaderboard",
+        str(spec),
+        "--out",
+        str(out),
+        "--results",
+        results,
+        "--no-progress",
+        "--data-root",
+        str(data_root),
+    ]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "Al fcc equation of state" in text and "Mendelev" in text

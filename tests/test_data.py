@@ -365,8 +365,9 @@ def test_extxyz_round_trip_preserves_ids_and_labels(cu: Dataset, tmp_path: Path)
 # --- mlip-bench data convert --------------------------------------------------------------
 
 
-def test_cli_convert_extxyz_parquet_extxyz(cu: Dataset, data_root: Path, tmp_path: Path, hf_cache: Path,
-                                           capsys: pytest.CaptureFixture[str]):
+def test_cli_convert_extxyz_parquet_extxyz(
+    cu: Dataset, data_root: Path, tmp_path: Path, hf_cache: Path, capsys: pytest.CaptureFixture[str]
+):
     parquet = tmp_path / "cu.parquet"
     xyz = tmp_path / "cu_back.extxyz"
     assert main(["data", "convert", CU, str(parquet), "--data-root", str(data_root)]) == 0

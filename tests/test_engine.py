@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import ase.io
 import numpy as np
@@ -39,7 +40,7 @@ def test_every_task_spec_validates_and_its_metrics_exist() -> None:
 
 
 def test_bad_task_spec_names_file_and_field(tmp_path) -> None:
-    raw = yaml.safe_load(load_task("al-eos").source and open(load_task("al-eos").source).read())
+    raw = yaml.safe_load(Path(load_task("al-eos").source).read_text())
     raw["metrics"][0]["direction"] = "sideways"
     with pytest.raises(TaskSpecError, match=r"bad\.yaml: field metrics/0/direction"):
         parse_task(raw, source="bad.yaml")
@@ -66,7 +67,7 @@ def test_cell_key_changes_with_inputs(data_root) -> None:
     base = cell_key(Cell("emt", task, str(data_root)))
     assert cell_key(Cell("emt", task, str(data_root))) == base
     assert cell_key(Cell("eam:Al_mm.eam.fs", task, str(data_root))) != base
-    changed = parse_task({**yaml.safe_load(open(task.source).read()), "version": 2}, source="x")
+    changed = parse_task({**yaml.safe_load(Path(task.source).read_text()), "version": 2}, source="x")
     assert cell_key(Cell("emt", changed, str(data_root))) != base
 
 
@@ -97,7 +98,7 @@ def test_one_potential_call_per_structure(data_root) -> None:
     helpers_calculators.reset_counting()
     record = run_cell(Cell("python:helpers_calculators:Counting", load_task(CU), str(data_root)))
     assert record.status == "ok", record.message
-    assert helpers_calculators.COUNTING_CALLS == record.dataset.n_structures
+    assert record.dataset.n_structures == helpers_calculators.COUNTING_CALLS
 
 
 def test_predictions_adapter_reproduces_the_potential_and_flags_mismatch(tmp_path, data_root) -> None:

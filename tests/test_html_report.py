@@ -29,15 +29,33 @@ ENV = Environment("3.11", "Linux", "0.1.0", {"numpy": "2.0"}, "1", 2)
 REF = "Simmons & Wang (1971) <exp>"
 
 
-def _record(task: str, kind: str, spec: str, *, status: str = "ok", message: str = "",
-            metrics: tuple[MetricValue, ...] = (), items: tuple[ItemRecord, ...] = (),
-            groups: tuple[GroupMetrics, ...] = (), dataset: DatasetRecord | None = None,
-            notes: tuple[str, ...] = ()) -> ResultRecord:
+def _record(
+    task: str,
+    kind: str,
+    spec: str,
+    *,
+    status: str = "ok",
+    message: str = "",
+    metrics: tuple[MetricValue, ...] = (),
+    items: tuple[ItemRecord, ...] = (),
+    groups: tuple[GroupMetrics, ...] = (),
+    dataset: DatasetRecord | None = None,
+    notes: tuple[str, ...] = (),
+) -> ResultRecord:
     return ResultRecord(
-        key="k", task=TaskRecord(task, 1, kind, f"Title of {task}", "sha"),
+        key="k",
+        task=TaskRecord(task, 1, kind, f"Title of {task}", "sha"),
         potential=PotentialRecord(spec, spec.upper(), "test", "1.0", ("Cu",), citation=f"cite {spec}"),
-        dataset=dataset, status=status, message=message, metrics=metrics, groups=groups, items=items,
-        counts=Counts(ok=len(items)), timings=Timings(wall_s=1.25), environment=ENV, parameters={},
+        dataset=dataset,
+        status=status,
+        message=message,
+        metrics=metrics,
+        groups=groups,
+        items=items,
+        counts=Counts(ok=len(items)),
+        timings=Timings(wall_s=1.25),
+        environment=ENV,
+        parameters={},
         notes=notes,
     )
 
@@ -48,36 +66,81 @@ def _rmse_records() -> list[ResultRecord]:
     out = []
     for spec, rmse in (("good", 1.0), ("bad", 5.0)):
         items = tuple(
-            ItemRecord(f"s{i}", "ok", n_atoms=100, group=EVIL if i else "bulk",
-                       values={"e_ref_eV_per_atom": -3.7 + i * 0.01, "e_pred_eV_per_atom": -3.6 + i * 0.01,
-                               "e_err_aligned_meV_per_atom": rmse},
-                       arrays={"forces_ref_eV_per_A": rng.normal(size=3000).tolist(),
-                               "forces_pred_eV_per_A": rng.normal(size=3000).tolist()})
+            ItemRecord(
+                f"s{i}",
+                "ok",
+                n_atoms=100,
+                group=EVIL if i else "bulk",
+                values={
+                    "e_ref_eV_per_atom": -3.7 + i * 0.01,
+                    "e_pred_eV_per_atom": -3.6 + i * 0.01,
+                    "e_err_aligned_meV_per_atom": rmse,
+                },
+                arrays={
+                    "forces_ref_eV_per_A": rng.normal(size=3000).tolist(),
+                    "forces_pred_eV_per_A": rng.normal(size=3000).tolist(),
+                },
+            )
             for i in range(2)
         )
         metric = MetricValue("energy_aligned_rmse_meV_per_atom", rmse, "meV/atom", "lower", label="E RMSE")
         groups = (GroupMetrics("bulk", 1, (metric,)), GroupMetrics(EVIL, 1, (metric,)))
-        out.append(_record("rmse-cu", "rmse", spec, metrics=(metric,), items=items, groups=groups,
-                           dataset=dataset, notes=(f"note {EVIL}",)))
+        out.append(
+            _record(
+                "rmse-cu",
+                "rmse",
+                spec,
+                metrics=(metric,),
+                items=items,
+                groups=groups,
+                dataset=dataset,
+                notes=(f"note {EVIL}",),
+            )
+        )
     nan = MetricValue("energy_aligned_rmse_meV_per_atom", np.nan, "meV/atom", "lower")
-    out.append(_record("rmse-cu", "rmse", f"evil:{EVIL}", status="failed",
-                       message=f"boom {EVIL}\ntraceback {EVIL}", metrics=(nan,)))
-    out.append(_record("rmse-cu", "rmse", "nodata", status="missing_data",
-                       message="dataset cu-test not found: run `mlip-bench data fetch cu-test`"))
+    out.append(
+        _record(
+            "rmse-cu", "rmse", f"evil:{EVIL}", status="failed", message=f"boom {EVIL}\ntraceback {EVIL}", metrics=(nan,)
+        )
+    )
+    out.append(
+        _record(
+            "rmse-cu",
+            "rmse",
+            "nodata",
+            status="missing_data",
+            message="dataset cu-test not found: run `mlip-bench data fetch cu-test`",
+        )
+    )
     return out
 
 
 def _crystal_records() -> list[ResultRecord]:
     out = []
     for spec, c11 in (("emt", 100.0), ("eam", 112.0)):
-        elastic = tuple(MetricValue(f"{n}_GPa", v, "GPa", "target", label=n, target=t, reference=REF)
-                        for n, v, t in (("C11", c11, 114.0), ("C12", 60.0, 61.9), ("C44", 30.0, 31.6)))
-        out.append(_record("al-elastic", "elastic", spec, metrics=elastic,
-                           items=(ItemRecord("Al-fcc", "ok", arrays={"C_GPa": [0.0] * 36}),)))
+        elastic = tuple(
+            MetricValue(f"{n}_GPa", v, "GPa", "target", label=n, target=t, reference=REF)
+            for n, v, t in (("C11", c11, 114.0), ("C12", 60.0, 61.9), ("C44", 30.0, 31.6))
+        )
+        out.append(
+            _record(
+                "al-elastic",
+                "elastic",
+                spec,
+                metrics=elastic,
+                items=(ItemRecord("Al-fcc", "ok", arrays={"C_GPa": [0.0] * 36}),),
+            )
+        )
         volumes = np.linspace(15, 18, 7)
-        eos_item = ItemRecord("Al-fcc", "ok", values={"e0_eV_per_atom": -3.4},
-                              arrays={"volumes_A3_per_atom": volumes.tolist(),
-                                      "energies_eV_per_atom": (-3.4 + 0.01 * (volumes - 16.5) ** 2).tolist()})
+        eos_item = ItemRecord(
+            "Al-fcc",
+            "ok",
+            values={"e0_eV_per_atom": -3.4},
+            arrays={
+                "volumes_A3_per_atom": volumes.tolist(),
+                "energies_eV_per_atom": (-3.4 + 0.01 * (volumes - 16.5) ** 2).tolist(),
+            },
+        )
         a0 = MetricValue("a0_A", 4.0 + c11 / 1000, "Å", "target", label="a0", target=4.05, reference="Kittel")
         out.append(_record("al-eos", "eos", spec, metrics=(a0,), items=(eos_item,)))
     return out
@@ -87,8 +150,7 @@ def _crystal_records() -> list[ResultRecord]:
 def page(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("html") / "sub" / "index.html"
     tables = build_tables(_rmse_records() + _crystal_records())
-    out = write_html(tables, path, title=f"Board {EVIL}", description=f"desc {EVIL}",
-                     generated_utc="2025-01-01T00:00")
+    out = write_html(tables, path, title=f"Board {EVIL}", description=f"desc {EVIL}", generated_utc="2025-01-01T00:00")
     assert out == path and path.is_file()
     return path.read_text(encoding="utf-8")
 
@@ -97,8 +159,14 @@ def test_user_strings_are_escaped_never_raw(page: str) -> None:
     assert EVIL not in page
     assert "alert(1)</script>" not in page
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
-    for context in (f"Board {escaped}", f"desc {escaped}", f"evil:{escaped}", f"boom {escaped}",
-                    f"note {escaped}", f"/data/{escaped}.xyz"):
+    for context in (
+        f"Board {escaped}",
+        f"desc {escaped}",
+        f"evil:{escaped}",
+        f"boom {escaped}",
+        f"note {escaped}",
+        f"/data/{escaped}.xyz",
+    ):
         assert context in page, context
 
 

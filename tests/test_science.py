@@ -65,9 +65,13 @@ def test_rmse_task_equals_an_independent_loop(data_root) -> None:
     e_err_arr = np.array(e_err)
     f_err_arr = np.concatenate(f_err)
     s_err_arr = np.concatenate(s_err) / 1e9 * 1.602176634e-19 * 1e30  # eV/Å^3 -> GPa
-    assert record.metric("energy_rmse_meV_per_atom").value == pytest.approx(np.sqrt(np.mean(e_err_arr**2)) * 1000, rel=1e-9)
+    assert record.metric("energy_rmse_meV_per_atom").value == pytest.approx(
+        np.sqrt(np.mean(e_err_arr**2)) * 1000, rel=1e-9
+    )
     centred = e_err_arr - e_err_arr.mean()  # one element: offset alignment removes the mean error
-    assert record.metric("energy_aligned_rmse_meV_per_atom").value == pytest.approx(np.sqrt(np.mean(centred**2)) * 1000, rel=1e-9)
+    assert record.metric("energy_aligned_rmse_meV_per_atom").value == pytest.approx(
+        np.sqrt(np.mean(centred**2)) * 1000, rel=1e-9
+    )
     assert record.metric("force_rmse_eV_per_A").value == pytest.approx(np.sqrt(np.mean(f_err_arr**2)), rel=1e-9)
     assert record.metric("force_max_eV_per_A").value == pytest.approx(np.abs(f_err_arr).max(), rel=1e-9)
     assert record.metric("stress_rmse_GPa").value == pytest.approx(np.sqrt(np.mean(s_err_arr**2)), rel=1e-6)

@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 from mlip_bench.errors import OptionalDependencyError
 
-
 ALL_PROPERTIES = frozenset({"energy", "forces", "stress"})
 
 

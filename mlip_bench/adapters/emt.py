@@ -41,8 +41,7 @@ class EMTAdapter(Adapter):
 
             return EMT()
         warnings.warn(
-            "asap3 not installed: using ASE's pure-Python EMT, about 60x slower "
-            "(pip install mlip-bench[emt])",
+            "asap3 not installed: using ASE's pure-Python EMT, about 60x slower (pip install mlip-bench[emt])",
             stacklevel=2,
         )
         from ase.calculators.emt import EMT as AseEMT

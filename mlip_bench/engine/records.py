@@ -185,7 +185,7 @@ def _build(tp: Any, data: Any) -> Any:
     if dataclasses.is_dataclass(tp):
         hints = typing.get_type_hints(tp)
         names = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: _build(hints[k], v) for k, v in data.items() if k in names})
+        return typing.cast(Any, tp)(**{k: _build(hints[k], v) for k, v in data.items() if k in names})
     if origin is tuple:
         return tuple(_build(args[0], v) for v in data)
     if origin is list:

@@ -40,7 +40,6 @@ from mlip_bench.engine.spec import TaskSpec
 from mlip_bench.engine.store import ResultStore
 from mlip_bench.errors import DatasetNotFoundError, MlipBenchError, OptionalDependencyError
 
-
 #: cell outcomes that depend on the machine rather than the inputs: never reused from the store
 RERUN_STATUSES = frozenset({"failed", "unavailable", "missing_data"})
 
@@ -81,10 +80,14 @@ def run_cell(cell: Cell) -> ResultRecord:
     builder.potential = potential
     kind = KINDS.get(cell.task.kind)
     if kind is None:
-        return builder.finish("failed", f"task {cell.task.id}: unknown kind {cell.task.kind!r} (known: {sorted(KINDS)})", start=start)
+        return builder.finish(
+            "failed", f"task {cell.task.id}: unknown kind {cell.task.kind!r} (known: {sorted(KINDS)})", start=start
+        )
     lacking = kind.requires - potential.info.provides
     if lacking:
-        message = f"{potential.info.spec} does not compute {', '.join(sorted(lacking))}, which task {cell.task.id} needs"
+        message = (
+            f"{potential.info.spec} does not compute {', '.join(sorted(lacking))}, which task {cell.task.id} needs"
+        )
         return builder.finish("not_applicable", message, start=start)
     dataset = None
     if kind.needs_dataset:
@@ -101,13 +104,19 @@ def run_cell(cell: Cell) -> ResultRecord:
     try:
         calculator = potential.calculator()
     except Exception as exc:  # a model package can fail in many ways while loading
-        return builder.finish("failed", f"{potential.info.spec}: cannot build calculator: {type(exc).__name__}: {exc}", start=start)
-    ctx = TaskContext(task=cell.task, potential=potential, calculator=calculator, dataset=dataset, progress=cell.progress)
+        return builder.finish(
+            "failed", f"{potential.info.spec}: cannot build calculator: {type(exc).__name__}: {exc}", start=start
+        )
+    ctx = TaskContext(
+        task=cell.task, potential=potential, calculator=calculator, dataset=dataset, progress=cell.progress
+    )
     try:
         outcome = kind.run(ctx)
     except Exception as exc:  # a bug or an unforeseen potential failure must not stop a leaderboard
         tail = traceback.format_exc(limit=3)
-        return builder.finish("failed", f"{potential.info.spec} on {cell.task.id}: {type(exc).__name__}: {exc}\n{tail}", start=start)
+        return builder.finish(
+            "failed", f"{potential.info.spec} on {cell.task.id}: {type(exc).__name__}: {exc}\n{tail}", start=start
+        )
     return builder.finish("ok", "", start=start, outcome=outcome, ctx=ctx)
 
 
@@ -131,8 +140,9 @@ class _RecordBuilder:
         self.potential: Potential | None = None
         self.dataset: Dataset | None = None
 
-    def finish(self, status: str, message: str, *, start: float, outcome: Outcome | None = None,
-               ctx: TaskContext | None = None) -> ResultRecord:
+    def finish(
+        self, status: str, message: str, *, start: float, outcome: Outcome | None = None, ctx: TaskContext | None = None
+    ) -> ResultRecord:
         task = self.cell.task
         outcome = outcome or Outcome(values={}, items=())
         items = outcome.items
@@ -148,7 +158,9 @@ class _RecordBuilder:
             status=status,
             message=message,
             metrics=metric_values(task, outcome.values, n=outcome.n_scored),
-            groups=tuple(GroupMetrics(g.group, g.n_items, metric_values(task, g.values, n=g.n_items)) for g in outcome.groups),
+            groups=tuple(
+                GroupMetrics(g.group, g.n_items, metric_values(task, g.values, n=g.n_items)) for g in outcome.groups
+            ),
             items=items,
             counts=counts,
             timings=Timings(calculator_s=calc_s, suite_s=max(wall - calc_s, 0.0), wall_s=wall),
@@ -179,14 +191,24 @@ def metric_values(task: TaskSpec, values: dict[str, float], *, n: int) -> tuple[
     out = []
     for m in task.metrics:
         ref = m.reference
-        out.append(MetricValue(
-            name=m.name, value=float(values.get(m.name, float("nan"))), unit=m.unit, direction=m.direction,
-            label=m.label or m.name, target=ref.value if ref else None,
-            reference=f"{ref.citation} ({ref.kind})" if ref else "", n=n,
-        ))
+        out.append(
+            MetricValue(
+                name=m.name,
+                value=float(values.get(m.name, float("nan"))),
+                unit=m.unit,
+                direction=m.direction,
+                label=m.label or m.name,
+                target=ref.value if ref else None,
+                reference=f"{ref.citation} ({ref.kind})" if ref else "",
+                n=n,
+            )
+        )
     named = {m.name for m in task.metrics}
-    out.extend(MetricValue(name=k, value=float(v), unit="", direction="none", label=k, n=n, listed=False)
-               for k, v in values.items() if k not in named)
+    out.extend(
+        MetricValue(name=k, value=float(v), unit="", direction="none", label=k, n=n, listed=False)
+        for k, v in values.items()
+        if k not in named
+    )
     return tuple(out)
 
 

@@ -8,9 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-def fit_elemental_offsets(
-    counts: ArrayLike, delta_energy: ArrayLike
-) -> tuple[np.ndarray, np.ndarray]:
+def fit_elemental_offsets(counts: ArrayLike, delta_energy: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Fit mu (eV/atom per element) so that delta_E_i ~ sum_el counts_i,el * mu_el.
 
     counts: (n_structures, n_elements) atom counts; delta_energy: (n_structures,) predicted
@@ -26,7 +24,7 @@ def fit_elemental_offsets(
     fractions = counts / np.where(n_atoms > 0, n_atoms, 1.0)[:, None]
     per_atom = delta / np.where(n_atoms > 0, n_atoms, np.nan)
     ok = np.isfinite(per_atom)
-    mu = np.zeros(counts.shape[1])
+    mu: np.ndarray = np.zeros(counts.shape[1])
     if ok.any():
         mu, *_ = np.linalg.lstsq(fractions[ok], per_atom[ok], rcond=None)
     return mu, per_atom - fractions @ mu

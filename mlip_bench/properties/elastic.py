@@ -75,8 +75,15 @@ def crystal_system(atoms: Atoms, symprec: float = 1e-3) -> tuple[str, str]:
     if data is None:
         return "triclinic", "P1"
     number = int(data.number)
-    bounds = ((2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"), (142, "tetragonal"),
-              (167, "trigonal"), (194, "hexagonal"), (230, "cubic"))
+    bounds = (
+        (2, "triclinic"),
+        (15, "monoclinic"),
+        (74, "orthorhombic"),
+        (142, "tetragonal"),
+        (167, "trigonal"),
+        (194, "hexagonal"),
+        (230, "cubic"),
+    )
     system = next(name for top, name in bounds if number <= top)
     return system, f"{data.international} ({number})"
 
@@ -148,7 +155,9 @@ def moduli(c: np.ndarray) -> Moduli:
     bv = (c[0, 0] + c[1, 1] + c[2, 2] + 2 * (c[0, 1] + c[1, 2] + c[0, 2])) / 9
     gv = (c[0, 0] + c[1, 1] + c[2, 2] - (c[0, 1] + c[1, 2] + c[0, 2]) + 3 * (c[3, 3] + c[4, 4] + c[5, 5])) / 15
     br = 1 / (s[0, 0] + s[1, 1] + s[2, 2] + 2 * (s[0, 1] + s[1, 2] + s[0, 2]))
-    gr = 15 / (4 * (s[0, 0] + s[1, 1] + s[2, 2]) - 4 * (s[0, 1] + s[1, 2] + s[0, 2]) + 3 * (s[3, 3] + s[4, 4] + s[5, 5]))
+    gr = 15 / (
+        4 * (s[0, 0] + s[1, 1] + s[2, 2]) - 4 * (s[0, 1] + s[1, 2] + s[0, 2]) + 3 * (s[3, 3] + s[4, 4] + s[5, 5])
+    )
     b, g = (bv + br) / 2, (gv + gr) / 2
     return Moduli(bv, br, b, gv, gr, g, 9 * b * g / (g + 3 * b), (3 * b - 2 * g) / (2 * (3 * b + g)))
 
@@ -175,7 +184,9 @@ def _as_tuple(m: Moduli) -> tuple[float, ...]:
     return (m.B_voigt_GPa, m.B_reuss_GPa, m.B_GPa, m.G_voigt_GPa, m.G_reuss_GPa, m.G_GPa, m.E_GPa, m.nu)
 
 
-def _fit_set(cache: dict[float, np.ndarray], percents: tuple[float, ...], system: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fit_set(
+    cache: dict[float, np.ndarray], percents: tuple[float, ...], system: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     strains = np.array(percents) / 100
     stresses = np.stack([cache[p] for p in percents], axis=1)  # (6 patterns, n, 6)
     raw, se = fit_stiffness(strains, stresses)
@@ -203,14 +214,16 @@ def calc_elastic(
     def measure(percents: tuple[float, ...]) -> None:
         for p in percents:
             if p not in cache:
-                cache[p] = np.stack([_stress(start, calc, voigt_strain(j, p / 100), relax_ions, fmax_eV_per_A) for j in range(6)])
+                cache[p] = np.stack(
+                    [_stress(start, calc, voigt_strain(j, p / 100), relax_ions, fmax_eV_per_A) for j in range(6)]
+                )
 
     measure(DELTA1_PERCENT)
     raw, c1, err = _fit_set(cache, DELTA1_PERCENT, system)
     _, c2, _ = _fit_set(cache, DELTA2_PERCENT, system)
     significant = np.abs(c1) > 0.05 * np.abs(c1).max()
     rel = float(np.max(np.abs(c1 - c2)[significant] / np.abs(c1)[significant])) if significant.any() else 0.0
-    used = DELTA1_PERCENT
+    used: tuple[float, ...] = DELTA1_PERCENT
     if rel > tolerance:
         measure(REFINE_PERCENT)
         used = tuple(sorted(DELTA1_PERCENT + REFINE_PERCENT))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ase import Atoms
 from ase.filters import FrechetCellFilter
@@ -21,7 +22,7 @@ def relax(atoms: Atoms, calc: object, *, cell: bool, fmax_eV_per_A: float = 1e-4
     hydrostatic pressure 0). Returns the relaxed copy, whether fmax was reached, and steps."""
     work = atoms.copy()
     work.calc = calc
-    target = FrechetCellFilter(work) if cell else work
+    target: Any = FrechetCellFilter(work) if cell else work
     optimizer = BFGS(target, logfile=None)
     converged = bool(optimizer.run(fmax=fmax_eV_per_A, steps=steps))
     return RelaxResult(atoms=work, converged=converged, steps=int(optimizer.nsteps))

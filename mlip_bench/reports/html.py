@@ -45,8 +45,9 @@ pre{white-space:pre-wrap;font-size:.8rem}
 """
 
 
-def write_html(tables: Sequence[Table], path: str | Path, *, title: str, description: str = "",
-               generated_utc: str = "") -> Path:
+def write_html(
+    tables: Sequence[Table], path: str | Path, *, title: str, description: str = "", generated_utc: str = ""
+) -> Path:
     """Write the page for `tables` to `path` (parent folders created); returns the path.
     Raises OSError when the file cannot be written."""
     counter = count(1)
@@ -90,8 +91,10 @@ def _section(table: Table, counter: Iterator[int]) -> str:
 def _table_html(table: Table) -> str:
     head = "".join(_header_cell(c) for c in table.columns) or "<th></th>"
     body = "".join(_row_html(r, len(table.columns)) for r in table.rows)
-    return (f"<table><thead><tr><th>potential</th>{head}<th>failures</th><th>wall [s]</th></tr></thead>"
-            f"<tbody>{body}</tbody></table>")
+    return (
+        f"<table><thead><tr><th>potential</th>{head}<th>failures</th><th>wall [s]</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
 
 
 def _header_cell(column: Column) -> str:
@@ -121,16 +124,20 @@ def _cell_html(text: str, best: bool) -> str:
 
 
 def _figure_html(fig: go.Figure, number: int) -> str:
-    fig.update_layout(template="plotly_white", height=480, margin={"l": 60, "r": 20, "t": 60, "b": 50},
-                      title_x=0.01, legend={"orientation": "h", "y": -0.15, "yanchor": "top"})
+    fig.update_layout(
+        template="plotly_white",
+        height=480,
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        title_x=0.01,
+        legend={"orientation": "h", "y": -0.15, "yanchor": "top"},
+    )
     return f"<div>{fig.to_html(full_html=False, include_plotlyjs=False, div_id=f'fig-{number}')}</div>"
 
 
 def _figures(table: Table) -> list[go.Figure]:
     """The plots for one table, chosen by the task's kind (none for other kinds)."""
     labels = {r.spec: r.label for r in table.rows}
-    scored = [(escape(labels.get(r.potential.spec, r.potential.name)), r)
-              for r in table.records if r.status == "ok"]
+    scored = [(escape(labels.get(r.potential.spec, r.potential.name)), r) for r in table.records if r.status == "ok"]
     if not scored:
         return []
     kind = scored[0][1].task.kind
@@ -144,11 +151,13 @@ def _figures(table: Table) -> list[go.Figure]:
     return []
 
 
-def _ok_items(record: ResultRecord, *, values: Sequence[str] = (),
-              arrays: Sequence[str] = ()) -> list[ItemRecord]:
+def _ok_items(record: ResultRecord, *, values: Sequence[str] = (), arrays: Sequence[str] = ()) -> list[ItemRecord]:
     """Scored items of `record` that have all the named values and arrays."""
-    return [i for i in record.items
-            if i.status == "ok" and all(k in i.values for k in values) and all(k in i.arrays for k in arrays)]
+    return [
+        i
+        for i in record.items
+        if i.status == "ok" and all(k in i.values for k in values) and all(k in i.arrays for k in arrays)
+    ]
 
 
 def _energy_parity(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
@@ -163,8 +172,7 @@ def _energy_parity(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
         ids = [escape(i.id) for i in items]
         traces.append((label, ref, aligned, ids, True))
         traces.append((f"{label} (raw)", ref, raw, ids, False))
-    return _parity(traces, "Energy per atom (offsets removed)",
-                   "reference E [eV/atom]", "predicted E [eV/atom]")
+    return _parity(traces, "Energy per atom (offsets removed)", "reference E [eV/atom]", "predicted E [eV/atom]")
 
 
 def _force_parity(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
@@ -179,8 +187,9 @@ def _force_parity(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
             keep = np.sort(np.random.default_rng(_SEED).choice(ref.size, MAX_PARITY_POINTS, replace=False))
             ref, pred = ref[keep], pred[keep]
         traces.append((label, ref, pred, None, True))
-    return _parity(traces, f"Force components (≤ {MAX_PARITY_POINTS} per potential)",
-                   "reference F [eV/Å]", "predicted F [eV/Å]")
+    return _parity(
+        traces, f"Force components (≤ {MAX_PARITY_POINTS} per potential)", "reference F [eV/Å]", "predicted F [eV/Å]"
+    )
 
 
 def _parity(traces: list[_Trace], title: str, x_title: str, y_title: str) -> go.Figure | None:
@@ -189,14 +198,31 @@ def _parity(traces: list[_Trace], title: str, x_title: str, y_title: str) -> go.
         return None
     fig = go.Figure()
     for label, x, y, ids, visible in traces:
-        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=label, text=ids,
-                                 visible=visible or "legendonly", marker={"size": 5, "opacity": 0.6}))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="markers",
+                name=label,
+                text=ids,
+                visible=visible or "legendonly",
+                marker={"size": 5, "opacity": 0.6},
+            )
+        )
     values = np.concatenate([np.concatenate([t[1], t[2]]) for t in traces if t[4]])
     values = values[np.isfinite(values)]
     if values.size:
         lo, hi = float(values.min()), float(values.max())
-        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x",
-                                 line={"dash": "dash", "color": "#7b8794"}, hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=[lo, hi],
+                y=[lo, hi],
+                mode="lines",
+                name="y = x",
+                line={"dash": "dash", "color": "#7b8794"},
+                hoverinfo="skip",
+            )
+        )
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title)
     return fig
 
@@ -211,8 +237,9 @@ def _group_bars(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
             fig.add_trace(go.Bar(x=names, y=[v for _, v in groups], name=label))
     if not fig.data:
         return None
-    fig.update_layout(title="Energy RMSE per group (offsets removed)", barmode="group",
-                      yaxis_title="E RMSE (aligned) [meV/atom]")
+    fig.update_layout(
+        title="Energy RMSE per group (offsets removed)", barmode="group", yaxis_title="E RMSE (aligned) [meV/atom]"
+    )
     return fig
 
 
@@ -224,10 +251,16 @@ def _eos_curves(scored: list[tuple[str, ResultRecord]]) -> go.Figure:
             energies = np.asarray(item.arrays["energies_eV_per_atom"], float)
             zero = item.values.get("e0_eV_per_atom", float(np.nanmin(energies)) if energies.size else 0.0)
             name = label if len(items) == 1 else f"{label} ({escape(item.id)})"
-            fig.add_trace(go.Scatter(x=item.arrays["volumes_A3_per_atom"], y=(energies - zero) * 1000,
-                                     mode="lines+markers", name=name))
-    fig.update_layout(title="Equation of state (relative to each potential's E0)",
-                      xaxis_title="V [Å³/atom]", yaxis_title="E − E0 [meV/atom]")
+            fig.add_trace(
+                go.Scatter(
+                    x=item.arrays["volumes_A3_per_atom"], y=(energies - zero) * 1000, mode="lines+markers", name=name
+                )
+            )
+    fig.update_layout(
+        title="Equation of state (relative to each potential's E0)",
+        xaxis_title="V [Å³/atom]",
+        yaxis_title="E − E0 [meV/atom]",
+    )
     return fig
 
 
@@ -250,11 +283,23 @@ def _elastic_bars(scored: list[tuple[str, ResultRecord]], columns: Sequence[Colu
             y += [c.target, c.target, None]
             tips += [escape(c.reference)] * 2 + [None]
     if x:
-        fig.add_trace(go.Scatter(x=x, y=y, text=tips, mode="lines", name="target",
-                                 line={"color": "#1f2933", "width": 3},
-                                 hovertemplate="%{y} GPa<br>%{text}<extra>target</extra>"))
-    fig.update_layout(title="Elastic constants vs target", barmode="group", yaxis_title="GPa",
-                      xaxis={"tickvals": positions, "ticktext": [escape(c.label) for c in chosen]})
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                text=tips,
+                mode="lines",
+                name="target",
+                line={"color": "#1f2933", "width": 3},
+                hovertemplate="%{y} GPa<br>%{text}<extra>target</extra>",
+            )
+        )
+    fig.update_layout(
+        title="Elastic constants vs target",
+        barmode="group",
+        yaxis_title="GPa",
+        xaxis={"tickvals": positions, "ticktext": [escape(c.label) for c in chosen]},
+    )
     return fig
 
 
@@ -269,21 +314,35 @@ def _provenance(tables: Sequence[Table]) -> str:
     refs = sorted({(c.label, c.target, c.unit, c.reference) for c in columns}, key=str)
     parts = ["<footer><h2>Provenance</h2>"]
     if datasets:
-        rows = [[d.id, d.path, d.sha256, str(d.n_structures), d.citation, d.source, d.license, d.method]
-                for d in datasets.values()]
+        rows = [
+            [d.id, d.path, d.sha256, str(d.n_structures), d.citation, d.source, d.license, d.method]
+            for d in datasets.values()
+        ]
         header = ["id", "path", "sha256", "structures", "citation", "source", "license", "method"]
         parts.append("<h3>Datasets</h3>" + _grid(header, rows))
-    rows = [[labels.get(p.spec, p.name), p.spec, p.version, p.citation, p.license, p.reference_method]
-            for p in potentials.values()]
+    rows = [
+        [labels.get(p.spec, p.name), p.spec, p.version, p.citation, p.license, p.reference_method]
+        for p in potentials.values()
+    ]
     header = ["potential", "spec", "version", "citation", "license", "trained on"]
     parts.append("<h3>Potentials</h3>" + _grid(header, rows))
-    rows = [[e.python, e.platform, e.mlip_bench, ", ".join(f"{k} {v}" for k, v in sorted(e.packages.items())),
-             e.omp_num_threads, str(e.cpu_count)] for e in envs.values()]
+    rows = [
+        [
+            e.python,
+            e.platform,
+            e.mlip_bench,
+            ", ".join(f"{k} {v}" for k, v in sorted(e.packages.items())),
+            e.omp_num_threads,
+            str(e.cpu_count),
+        ]
+        for e in envs.values()
+    ]
     header = ["python", "platform", "mlip-bench", "packages", "OMP_NUM_THREADS", "CPUs"]
     parts.append("<h3>Environment</h3>" + _grid(header, rows))
     if refs:
-        items = "".join(f"<li>{escape(label)} = {target:g} {escape(unit)}: {escape(ref)}</li>"
-                        for label, target, unit, ref in refs)
+        items = "".join(
+            f"<li>{escape(label)} = {target:g} {escape(unit)}: {escape(ref)}</li>" for label, target, unit, ref in refs
+        )
         parts.append(f"<h3>Literature references</h3><ul>{items}</ul>")
     return "".join(parts) + "</footer>"
 

@@ -50,8 +50,11 @@ def load_leaderboard(name_or_path: str) -> LeaderboardSpec:
             for p in raw["potentials"]
         )
         return LeaderboardSpec(
-            id=raw["id"], title=raw.get("title", raw["id"]), description=raw.get("description", ""),
-            potentials=potentials, tasks=tuple(raw["tasks"]),
+            id=raw["id"],
+            title=raw.get("title", raw["id"]),
+            description=raw.get("description", ""),
+            potentials=potentials,
+            tasks=tuple(raw["tasks"]),
         )
     except (KeyError, TypeError, yaml.YAMLError) as exc:
         raise TaskSpecError(f"{path}: invalid leaderboard spec: missing or malformed field {exc}") from exc
@@ -135,7 +138,9 @@ def build_table(task_id: str, records: Sequence[ResultRecord], spec: Leaderboard
     )
     best: dict[str, float] = {}
     for column in columns:
-        scores = [s for r in ordered if r.status == "ok" and (m := r.metric(column.name)) and (s := _score(m)) is not None]
+        scores = [
+            s for r in ordered if r.status == "ok" and (m := r.metric(column.name)) and (s := _score(m)) is not None
+        ]
         if len(scores) > 1 and max(scores) > min(scores):  # a tie everywhere marks nothing
             best[column.name] = min(scores)
     rows = []
@@ -145,12 +150,30 @@ def build_table(task_id: str, records: Sequence[ResultRecord], spec: Leaderboard
             metric = record.metric(column.name)
             value = metric.value if metric is not None and record.status == "ok" else math.nan
             score = _score(metric) if metric is not None and record.status == "ok" else None
-            is_best = score is not None and column.name in best and math.isclose(score, best[column.name], rel_tol=1e-9, abs_tol=1e-12)
+            is_best = (
+                score is not None
+                and column.name in best
+                and math.isclose(score, best[column.name], rel_tol=1e-9, abs_tol=1e-12)
+            )
             cells.append(TableCell(value, format_value(value, column.unit), is_best))
         c = record.counts
-        failures = f"{c.failed} failed, {c.skipped} skipped, {c.invalid} invalid" if (c.failed or c.skipped or c.invalid) else ""
+        failures = (
+            f"{c.failed} failed, {c.skipped} skipped, {c.invalid} invalid"
+            if (c.failed or c.skipped or c.invalid)
+            else ""
+        )
         label = (spec.label_for(record.potential.spec) if spec else None) or record.potential.name
-        rows.append(TableRow(label, record.potential.spec, record.status, record.message, tuple(cells), failures, record.timings.wall_s))
+        rows.append(
+            TableRow(
+                label,
+                record.potential.spec,
+                record.status,
+                record.message,
+                tuple(cells),
+                failures,
+                record.timings.wall_s,
+            )
+        )
     notes = tuple(dict.fromkeys(n for r in ordered for n in r.notes))
     return Table(task_id, template.task.title, columns, tuple(rows), notes, tuple(ordered))
 

@@ -39,7 +39,9 @@ def _rows(table: Table, markdown: bool) -> list[list[str]]:
             status = f"{_STATUS_TEXT.get(row.status, row.status)}: {reason}"
             cells = [status[:120]] + [""] * (len(table.columns) - 1)
         else:
-            cells = [f"**{c.text}**" if markdown and c.best else (f"{c.text} *" if c.best else c.text) for c in row.cells]
+            cells = [
+                f"**{c.text}**" if markdown and c.best else (f"{c.text} *" if c.best else c.text) for c in row.cells
+            ]
         rows.append([row.label, *cells, row.failures, f"{row.seconds:.1f}"])
     return rows
 
@@ -49,8 +51,12 @@ def render_text(tables: Sequence[Table], *, markdown: bool = False) -> str:
     parts = []
     for table in tables:
         title = f"## {table.title} (`{table.task_id}`)" if markdown else f"{table.title} [{table.task_id}]"
-        grid = tabulate(_rows(table, markdown), headers=_header(table, markdown),
-                        tablefmt="github" if markdown else "simple", disable_numparse=True)
+        grid = tabulate(
+            _rows(table, markdown),
+            headers=_header(table, markdown),
+            tablefmt="github" if markdown else "simple",
+            disable_numparse=True,
+        )
         notes = "\n".join(f"- {n}" for n in table.notes)
         parts.append("\n".join(p for p in (title, "", grid, "", notes) if p is not None).rstrip())
     return "\n\n".join(parts) + "\n"
@@ -61,8 +67,13 @@ def leaderboard_json(tables: Sequence[Table], records: Sequence[ResultRecord], s
     payload = {
         "leaderboard": to_jsonable(spec) if spec else None,
         "tables": [
-            {"task": t.task_id, "title": t.title, "columns": to_jsonable(t.columns),
-             "rows": to_jsonable(t.rows), "notes": list(t.notes)}
+            {
+                "task": t.task_id,
+                "title": t.title,
+                "columns": to_jsonable(t.columns),
+                "rows": to_jsonable(t.rows),
+                "notes": list(t.notes),
+            }
             for t in tables
         ],
         "records": [to_jsonable(r) for r in records],
@@ -81,7 +92,9 @@ def publish(records: Sequence[ResultRecord], out_dir: str | Path, spec: Leaderbo
     description = spec.description if spec else ""
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     write_html(tables, out / "index.html", title=title, description=description, generated_utc=stamp)
-    markdown = f"# {title}\n\n{description}\n\nGenerated {stamp} by mlip-bench.\n\n" + render_text(tables, markdown=True)
+    markdown = f"# {title}\n\n{description}\n\nGenerated {stamp} by mlip-bench.\n\n" + render_text(
+        tables, markdown=True
+    )
     (out / "leaderboard.md").write_text(markdown)
     (out / "leaderboard.json").write_text(leaderboard_json(tables, records, spec))
     return tables

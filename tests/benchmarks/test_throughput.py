@@ -60,5 +60,7 @@ def test_rmse_task_overhead(benchmark, data_root) -> None:
     record = benchmark.pedantic(run_cell, args=(Cell("emt", task, str(data_root)),), rounds=3)
     t = record.timings
     per_structure_ms = t.suite_s / record.counts.ok * 1000
-    print(f"\nrmse cu_test with EMT: calculator {t.calculator_s:.3f} s, suite {t.suite_s:.3f} s "
-          f"({per_structure_ms:.1f} ms per structure outside the potential, incl. loading and checksum)")
+    print(
+        f"\nrmse cu_test with EMT: calculator {t.calculator_s:.3f} s, suite {t.suite_s:.3f} s "
+        f"({per_structure_ms:.1f} ms per structure outside the potential, incl. loading and checksum)"
+    )

@@ -23,7 +23,9 @@ class CrystalKind(TaskKind):
     requires = frozenset({"energy", "forces", "stress"})
 
     @abstractmethod
-    def compute(self, atoms: Any, calc: TimedCalculator, ctx: TaskContext) -> tuple[dict[str, float], dict[str, list[float]]]:
+    def compute(
+        self, atoms: Any, calc: TimedCalculator, ctx: TaskContext
+    ) -> tuple[dict[str, float], dict[str, list[float]]]:
         """(scalar values, arrays) for one crystal; raises PropertyError/EvaluationError."""
 
     def run(self, ctx: TaskContext) -> Outcome:
@@ -60,7 +62,9 @@ class EosKind(CrystalKind):
     name = "eos"
     produces = frozenset({"a0_A", "c0_A", "v0_A3_per_atom", "e0_eV_per_atom", "B_GPa", "fit_rms_meV_per_atom"})
 
-    def compute(self, atoms: Any, calc: TimedCalculator, ctx: TaskContext) -> tuple[dict[str, float], dict[str, list[float]]]:
+    def compute(
+        self, atoms: Any, calc: TimedCalculator, ctx: TaskContext
+    ) -> tuple[dict[str, float], dict[str, list[float]]]:
         result = calc_eos(
             atoms,
             calc,
@@ -69,7 +73,10 @@ class EosKind(CrystalKind):
             fmax_eV_per_A=float(ctx.parameter("fmax_eV_per_A", 1e-4)),
         )
         scalars = {k: float(v) for k, v in dataclasses.asdict(result).items() if isinstance(v, float | bool)}
-        arrays = {"volumes_A3_per_atom": list(result.volumes_A3_per_atom), "energies_eV_per_atom": list(result.energies_eV_per_atom)}
+        arrays = {
+            "volumes_A3_per_atom": list(result.volumes_A3_per_atom),
+            "energies_eV_per_atom": list(result.energies_eV_per_atom),
+        }
         return scalars, arrays
 
 
@@ -82,12 +89,31 @@ class ElasticKind(CrystalKind):
 
     name = "elastic"
     produces = frozenset(
-        {"C11_GPa", "C12_GPa", "C13_GPa", "C33_GPa", "C44_GPa", "C66_GPa", "B_GPa", "G_GPa", "E_GPa", "nu",
-         "B_voigt_GPa", "B_reuss_GPa", "G_voigt_GPa", "G_reuss_GPa", "born_stable", "consistency_max_rel_diff",
-         "refined", "a_A"}
+        {
+            "C11_GPa",
+            "C12_GPa",
+            "C13_GPa",
+            "C33_GPa",
+            "C44_GPa",
+            "C66_GPa",
+            "B_GPa",
+            "G_GPa",
+            "E_GPa",
+            "nu",
+            "B_voigt_GPa",
+            "B_reuss_GPa",
+            "G_voigt_GPa",
+            "G_reuss_GPa",
+            "born_stable",
+            "consistency_max_rel_diff",
+            "refined",
+            "a_A",
+        }
     )
 
-    def compute(self, atoms: Any, calc: TimedCalculator, ctx: TaskContext) -> tuple[dict[str, float], dict[str, list[float]]]:
+    def compute(
+        self, atoms: Any, calc: TimedCalculator, ctx: TaskContext
+    ) -> tuple[dict[str, float], dict[str, list[float]]]:
         result = calc_elastic(
             atoms,
             calc,
@@ -103,7 +129,9 @@ class ElasticKind(CrystalKind):
             scalars[f"{name}_std_GPa"] = u[i][j]
         for field in dataclasses.fields(result.moduli):
             scalars[field.name] = getattr(result.moduli, field.name)
-            scalars[field.name.replace("_GPa", "_std_GPa") if "GPa" in field.name else "nu_std"] = getattr(result.moduli_std, field.name)
+            scalars[field.name.replace("_GPa", "_std_GPa") if "GPa" in field.name else "nu_std"] = getattr(
+                result.moduli_std, field.name
+            )
         scalars |= {
             "born_stable": float(result.born_stable),
             "consistency_max_rel_diff": result.consistency_max_rel_diff,

@@ -98,7 +98,9 @@ class RmseKind(TaskKind):
         return None
 
     @staticmethod
-    def _energy(scored: list[_Scored], elements: frozenset[str], use: bool) -> tuple[dict[str, float], dict[str, float]]:
+    def _energy(
+        scored: list[_Scored], elements: frozenset[str], use: bool
+    ) -> tuple[dict[str, float], dict[str, float]]:
         if not use or not scored:
             return {}, {}
         symbols = sorted(elements)
@@ -136,7 +138,9 @@ class RmseKind(TaskKind):
             values["e_err_meV_per_atom"] = (s.pred.energy_eV - s.frame.energy_eV) / n * 1000
             values["e_err_aligned_meV_per_atom"] = aligned * 1000
         if s.pred.forces_eV_per_A is not None and s.frame.forces_eV_per_A is not None:
-            values["force_rmse_eV_per_A"] = float(np.sqrt(np.mean((s.pred.forces_eV_per_A - s.frame.forces_eV_per_A) ** 2)))
+            values["force_rmse_eV_per_A"] = float(
+                np.sqrt(np.mean((s.pred.forces_eV_per_A - s.frame.forces_eV_per_A) ** 2))
+            )
             arrays["forces_ref_eV_per_A"] = s.frame.forces_eV_per_A.ravel().tolist()
             arrays["forces_pred_eV_per_A"] = s.pred.forces_eV_per_A.ravel().tolist()
         if s.pred.stress_eV_per_A3 is not None and s.frame.stress_eV_per_A3 is not None:
@@ -153,7 +157,9 @@ class RmseKind(TaskKind):
         for group, members in sorted(by_group.items()):
             raw = [(m.pred.energy_eV - _ref_energy(m.frame)) / m.frame.n_atoms for m in members]
             values = _stats_dict("energy", "meV_per_atom", np.array(raw), 1000.0)
-            values |= _stats_dict("energy_aligned", "meV_per_atom", np.array([aligned.get(m.frame.id, np.nan) for m in members]), 1000.0)
+            values |= _stats_dict(
+                "energy_aligned", "meV_per_atom", np.array([aligned.get(m.frame.id, np.nan) for m in members]), 1000.0
+            )
             values |= RmseKind._forces(members, True)
             out.append(GroupValues(group, len(members), values))
         return tuple(out)
