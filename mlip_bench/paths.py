@@ -36,12 +36,12 @@ def resolve_data_root(explicit: str | Path | None = None) -> Path | None:
     """The data root: `explicit`, else ``$MLIP_BENCH_DATA``, else the first ``../shared/data``
     found beside the working directory or the checkout; None when there is none."""
     if explicit is not None:
-        return Path(explicit).expanduser().resolve()
+        return Path(explicit).expanduser().absolute()
     env = os.environ.get(DATA_ENV)
     if env:
-        return Path(env).expanduser().resolve()
+        return Path(env).expanduser().absolute()
     for base in (Path.cwd(), _PACKAGE.parent):
         candidate = base.parent / "shared" / "data"
         if candidate.is_dir():
-            return candidate.resolve()
+            return candidate.absolute()
     return None

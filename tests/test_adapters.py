@@ -158,3 +158,22 @@ def test_entry_point_plugins_load_and_broken_ones_warn(monkeypatch) -> None:
         assert any("skipping entry point 'broken'" in str(w.message) for w in caught)
     finally:
         registry.adapters.cache_clear()
+
+
+def test_emt_handles_thin_cells_by_replication(data_root) -> None:
+    """asap3 alone raises on some thin periodic cells; the adapter replicates them transparently."""
+    from asap3 import EMT
+
+    from mlip_bench.adapters.supercell import repeats_for
+    from mlip_bench.data.registry import load_dataset
+
+    frame = next(f for f in load_dataset("li-al-validation", data_root=data_root).frames if f.id == "validation:6")
+    atoms = frame.atoms.copy()
+    atoms.numbers[:] = 13  # all Al so that EMT supports it; keeps the thin cell
+    assert max(repeats_for(atoms, 12.0)) > 1
+    pred = predict(load_potential("emt").calculator(), atoms, label="thin")
+    big = atoms.repeat(repeats_for(atoms, 12.0))
+    big.calc = EMT()
+    n_images = len(big) // len(atoms)
+    assert pred.energy_eV == pytest.approx(big.get_potential_energy() / n_images, rel=1e-10)
+    np.testing.assert_allclose(pred.forces_eV_per_A, big.get_forces()[: len(atoms)], atol=1e-10)

@@ -8,8 +8,11 @@ import warnings
 from typing import Any
 
 from mlip_bench.adapters.base import Adapter, PotentialInfo, package_version
+from mlip_bench.adapters.supercell import ReplicatingCalculator
 
 _ASAP_ELEMENTS = frozenset({"Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au"})
+#: asap3 asked for cell heights above 11.2 Å for Al-Li cells; a margin covers its other elements
+ASAP_MIN_HEIGHT_A = 12.0
 _CITATION = "K. W. Jacobsen, P. Stoltze, J. K. Norskov, Surf. Sci. 366 (1996) 394"
 
 
@@ -39,7 +42,8 @@ class EMTAdapter(Adapter):
         if self._has_asap():
             from asap3 import EMT
 
-            return EMT()
+            # asap3 refuses some periodic cells thinner than twice its cutoff (seen: 8.6 Å Li-Al cells)
+            return ReplicatingCalculator(EMT(), min_height_A=ASAP_MIN_HEIGHT_A)
         warnings.warn(
             "asap3 not installed: using ASE's pure-Python EMT, about 60x slower (pip install mlip-bench[emt])",
             stacklevel=2,

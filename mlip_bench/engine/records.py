@@ -39,6 +39,8 @@ class MetricValue:
     target: float | None = None
     reference: str = ""
     n: int = 0
+    #: key of the literature value in reference_data/literature (for "target" metrics)
+    reference_key: str = ""
     #: False for values a kind produced beyond the task spec's metric list (kept, not tabulated)
     listed: bool = True
 

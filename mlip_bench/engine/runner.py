@@ -201,6 +201,7 @@ def metric_values(task: TaskSpec, values: dict[str, float], *, n: int) -> tuple[
                 target=ref.value if ref else None,
                 reference=f"{ref.citation} ({ref.kind})" if ref else "",
                 n=n,
+                reference_key=ref.key if ref else "",
             )
         )
     named = {m.name for m in task.metrics}

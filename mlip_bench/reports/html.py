@@ -38,7 +38,8 @@ thead th{position:sticky;top:0;background:#f0f4f8;text-align:center}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.best{font-weight:700;background:#e3f9e5}th small{display:block;font-weight:400;color:#52606d}
 tbody tr:nth-child(even){background:#fafbfc}
-td.status{color:#8d2b0b;background:#fff8f1}td.status b{text-transform:uppercase;font-size:.8em}
+td.status{color:#8d2b0b;background:#fff8f1}tr.ref{font-style:italic;color:#555;background:#f4f6fa}
+td.status b{text-transform:uppercase;font-size:.8em}
 .figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:1rem}.figs>div{min-width:0}
 footer{margin-top:3rem;border-top:2px solid #d9e2ec;font-size:.9rem}footer td{max-width:60ch}
 pre{white-space:pre-wrap;font-size:.8rem}
@@ -92,7 +93,8 @@ def _table_html(table: Table) -> str:
     head = "".join(_header_cell(c) for c in table.columns) or "<th></th>"
     body = "".join(_row_html(r, len(table.columns)) for r in table.rows)
     return (
-        f"<table><thead><tr><th>potential</th>{head}<th>failures</th><th>wall [s]</th></tr></thead>"
+        f"<table><thead><tr><th>potential</th>{head}<th title='structures scored / in the task'>scored</th>"
+        "<th>failures</th><th>wall [s]</th></tr></thead>"
         f"<tbody>{body}</tbody></table>"
     )
 
@@ -109,6 +111,10 @@ def _header_cell(column: Column) -> str:
 
 def _row_html(row: TableRow, n_columns: int) -> str:
     name = f"<th scope=row>{escape(row.label)}<br><span class=spec>{escape(row.spec)}</span></th>"
+    if row.status == "reference":
+        name = f"<th scope=row class=ref title='{escape(row.message, quote=True)}'>{escape(row.label)}</th>"
+        cells = "".join(f"<td class='num ref'>{escape(c.text)}</td>" for c in row.cells)
+        return f"<tr class=ref>{name}{cells}<td></td><td></td><td></td></tr>"
     if row.status == "ok":
         cells = "".join(_cell_html(c.text, c.best) for c in row.cells) or "<td></td>"
     else:
@@ -116,7 +122,10 @@ def _row_html(row: TableRow, n_columns: int) -> str:
         detail = f"<details><summary>more</summary><pre>{escape(rest)}</pre></details>" * bool(rest.strip())
         status = escape(row.status.replace("_", " "))
         cells = f"<td class=status colspan={max(n_columns, 1)}><b>{status}</b>: {escape(first)}{detail}</td>"
-    return f"<tr>{name}{cells}<td>{escape(row.failures)}</td><td class=num>{row.seconds:.1f}</td></tr>"
+    return (
+        f"<tr>{name}{cells}<td class=num>{escape(row.coverage)}</td><td>{escape(row.failures)}</td>"
+        f"<td class=num>{row.seconds:.1f}</td></tr>"
+    )
 
 
 def _cell_html(text: str, best: bool) -> str:

@@ -76,6 +76,8 @@ class TableRow:
     cells: tuple[TableCell, ...]
     failures: str
     seconds: float
+    #: structures scored / structures in the task ("" for reference rows)
+    coverage: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Column:
     direction: str
     target: float | None
     reference: str
+    reference_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,15 +135,17 @@ def build_table(task_id: str, records: Sequence[ResultRecord], spec: Leaderboard
     ordered = _ordered(records, spec)
     template = next((r for r in ordered if r.status == "ok"), ordered[0])
     columns = tuple(
-        Column(m.name, m.label or m.name, m.unit, m.direction, m.target, m.reference)
+        Column(m.name, m.label or m.name, m.unit, m.direction, m.target, m.reference, m.reference_key)
         for m in template.metrics
         if m.listed
     )
+    # best is only marked among potentials scored on the same (largest) set of structures
+    scored = [r for r in ordered if r.status == "ok"]
+    full = max((r.counts.ok for r in scored), default=0)
+    comparable = [r for r in scored if r.counts.ok == full]
     best: dict[str, float] = {}
     for column in columns:
-        scores = [
-            s for r in ordered if r.status == "ok" and (m := r.metric(column.name)) and (s := _score(m)) is not None
-        ]
+        scores = [s for r in comparable if (m := r.metric(column.name)) and (s := _score(m)) is not None]
         if len(scores) > 1 and max(scores) > min(scores):  # a tie everywhere marks nothing
             best[column.name] = min(scores)
     rows = []
@@ -149,7 +154,7 @@ def build_table(task_id: str, records: Sequence[ResultRecord], spec: Leaderboard
         for column in columns:
             metric = record.metric(column.name)
             value = metric.value if metric is not None and record.status == "ok" else math.nan
-            score = _score(metric) if metric is not None and record.status == "ok" else None
+            score = _score(metric) if metric is not None and record in comparable else None
             is_best = (
                 score is not None
                 and column.name in best
@@ -172,8 +177,10 @@ def build_table(task_id: str, records: Sequence[ResultRecord], spec: Leaderboard
                 tuple(cells),
                 failures,
                 record.timings.wall_s,
+                _coverage(record),
             )
         )
+    rows.extend(reference_rows(columns))
     notes = tuple(dict.fromkeys(n for r in ordered for n in r.notes))
     return Table(task_id, template.task.title, columns, tuple(rows), notes, tuple(ordered))
 
@@ -193,3 +200,39 @@ def build_tables(records: Sequence[ResultRecord], spec: LeaderboardSpec | None =
             by_task.setdefault(record.task.id, []).append(record)
     order = list(spec.tasks) if spec else sorted(by_task)
     return [build_table(t, by_task[t], spec) for t in order if t in by_task]
+
+
+def _coverage(record: ResultRecord) -> str:
+    total = len(record.items)
+    return f"{record.counts.ok}/{total}" if record.status == "ok" and total else ""
+
+
+def reference_rows(columns: Sequence[Column]) -> list[TableRow]:
+    """Literature rows (status "reference") for tables with target columns: every cited value in
+    ``reference_data/literature`` of the same system (key prefix) whose property is a column,
+    one row per source (experiment, DFT, ...), so a reader sees all references beside the potentials."""
+    from mlip_bench.engine.spec import literature
+
+    systems = {c.reference_key.split("/")[0] for c in columns if c.reference_key}
+    by_source: dict[str, dict[str, tuple[float, str, str]]] = {}
+    for key, value in literature().items():
+        system, source = key.split("/", 1)[0], key.rsplit("/", 1)[-1]
+        if system in systems:
+            by_source.setdefault(source, {})[value.property] = (value.value, value.kind, value.citation)
+    rows = []
+    for source, props in sorted(by_source.items()):
+        props = {name: v for name, v in props.items() if name in {c.name for c in columns}}
+        if not props:
+            continue
+        cells = tuple(
+            TableCell(props[c.name][0], format_value(props[c.name][0], c.unit))
+            if c.name in props
+            else TableCell(math.nan, "")
+            for c in columns
+        )
+        kinds = sorted({kind for _, kind, _ in props.values()})
+        citations = sorted({citation for _, _, citation in props.values()})
+        rows.append(
+            TableRow(f"reference: {', '.join(kinds)}", source, "reference", "; ".join(citations), cells, "", 0.0)
+        )
+    return rows

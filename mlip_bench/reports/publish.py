@@ -27,22 +27,25 @@ def _header(table: Table, markdown: bool) -> list[str]:
         unit = f" [{c.unit}]" if c.unit and c.unit != "bool" else ""
         target = f" (ref {c.target:g})" if c.target is not None else ""
         out.append(f"{c.label}{unit}{target}")
-    out += ["failures", "s"]
+    out += ["scored", "failures", "s"]
     return out
 
 
 def _rows(table: Table, markdown: bool) -> list[list[str]]:
     rows = []
     for row in table.rows:
-        if row.status != "ok":
+        if row.status == "reference":
+            cells = [c.text for c in row.cells]
+        elif row.status != "ok":
             reason = row.message.splitlines()[0] if row.message else ""
             status = f"{_STATUS_TEXT.get(row.status, row.status)}: {reason}"
-            cells = [status[:120]] + [""] * (len(table.columns) - 1)
+            cells = [status if len(status) <= 90 else status[:89] + "…"] + [""] * (len(table.columns) - 1)
         else:
             cells = [
                 f"**{c.text}**" if markdown and c.best else (f"{c.text} *" if c.best else c.text) for c in row.cells
             ]
-        rows.append([row.label, *cells, row.failures, f"{row.seconds:.1f}"])
+        seconds = "" if row.status == "reference" else f"{row.seconds:.1f}"
+        rows.append([row.label, *cells, row.coverage, row.failures, seconds])
     return rows
 
 
