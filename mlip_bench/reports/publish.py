@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
@@ -66,7 +67,8 @@ def render_text(tables: Sequence[Table], *, markdown: bool = False) -> str:
 
 
 def leaderboard_json(tables: Sequence[Table], records: Sequence[ResultRecord], spec: LeaderboardSpec | None) -> str:
-    """Tables plus full result records (the same records ``mlip-bench run --json`` prints)."""
+    """Tables plus the result records (as ``mlip-bench run --json`` prints them, less the per-item
+    parity arrays, which stay in the result store)."""
     payload = {
         "leaderboard": to_jsonable(spec) if spec else None,
         "tables": [
@@ -79,9 +81,15 @@ def leaderboard_json(tables: Sequence[Table], records: Sequence[ResultRecord], s
             }
             for t in tables
         ],
-        "records": [to_jsonable(r) for r in records],
+        "records": [_without_arrays(to_jsonable(r)) for r in records],
     }
     return json.dumps(payload, indent=1)
+
+
+def _without_arrays(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without per-item parity arrays (they stay in the result store and the HTML plots)."""
+    items = [{k: v for k, v in item.items() if k != "arrays"} for item in record["items"]]
+    return {**record, "items": items}
 
 
 def publish(records: Sequence[ResultRecord], out_dir: str | Path, spec: LeaderboardSpec | None = None) -> list[Table]:

@@ -146,7 +146,7 @@ class ElasticKind(CrystalKind):
         }
         if result.refined:
             ctx.notes.append(
-                f"{atoms.get_chemical_formula()}: delta1 and delta2 fits differ by "
+                f"{ctx.potential.info.name}, {atoms.get_chemical_formula()}: delta1 and delta2 fits differ by "
                 f"{result.consistency_max_rel_diff:.0%} (> tolerance): refined with +/-0.25 % and +/-0.75 %"
             )
         return scalars, arrays
