@@ -387,3 +387,21 @@ def test_cli_convert_missing_source_exits_2(tmp_path: Path, capsys: pytest.Captu
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("mlip-bench: error:") and "absent.extxyz" in err
+
+
+@pytest.mark.parametrize("name", ["mlearn-cu-test", "mlearn-li-test", "mlearn-li-train"])
+def test_reference_shear_stress_sits_where_the_cell_is_sheared(name, data_root) -> None:
+    """A cell sheared in xz (yz) must carry its shear stress in the xz (yz) Voigt slot. The Cu test
+    file has the two swapped; the registry's stress_order corrects it on load."""
+    checked = 0
+    for frame in load_dataset(name, data_root=data_root).frames:
+        cell = np.asarray(frame.atoms.cell)
+        xz, yz = abs(cell[0, 2]) + abs(cell[2, 0]), abs(cell[1, 2]) + abs(cell[2, 1])
+        s = frame.stress_eV_per_A3
+        if xz > 0.05 and yz < 0.01:
+            assert abs(s[4]) > abs(s[3]), frame.id
+            checked += 1
+        elif yz > 0.05 and xz < 0.01:
+            assert abs(s[3]) > abs(s[4]), frame.id
+            checked += 1
+    assert checked >= 1

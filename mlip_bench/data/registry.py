@@ -3,7 +3,7 @@ with provenance and a sha256 verified on every load."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from mlip_bench.data.hf import read_hf
 from mlip_bench.errors import ChecksumError, DataError, DatasetNotFoundError
 from mlip_bench.paths import DATA_ENV, reference_dir, resolve_data_root
 
+IDENTITY_ORDER = (0, 1, 2, 3, 4, 5)
 _FIELDS = ("path", "sha256", "source", "citation", "license", "method")
 
 
@@ -31,9 +32,23 @@ class DatasetEntry:
     license: str
     method: str
     group_label: str = ""
+    #: permutation applied to each frame's Voigt stress on load (corrects a file's component order)
+    stress_order: tuple[int, ...] = IDENTITY_ORDER
 
     def provenance(self) -> Provenance:
-        return Provenance(source=self.source, citation=self.citation, license=self.license, method=self.method)
+        note = "" if self.stress_order == IDENTITY_ORDER else f"; stress components reordered {list(self.stress_order)}"
+        return Provenance(source=self.source, citation=self.citation, license=self.license, method=self.method + note)
+
+    def corrected(self, dataset: Dataset) -> Dataset:
+        """`dataset` with the registry's stress correction applied (unchanged when there is none)."""
+        if self.stress_order == IDENTITY_ORDER:
+            return dataset
+        order = list(self.stress_order)
+        frames = tuple(
+            replace(f, stress_eV_per_A3=None if f.stress_eV_per_A3 is None else f.stress_eV_per_A3[order])
+            for f in dataset.frames
+        )
+        return replace(dataset, frames=frames)
 
 
 @cache
@@ -49,7 +64,10 @@ def registered_datasets(registry_file: Path | None = None) -> dict[str, DatasetE
         missing = [f for f in _FIELDS if not fields or f not in fields]
         if missing:
             raise DataError(f"{registry_file}: dataset {name!r}: missing field(s) {missing}")
-        entries[name] = DatasetEntry(id=name, **{k: str(v) for k, v in fields.items()})
+        order = tuple(int(i) for i in fields.pop("stress_order", IDENTITY_ORDER))
+        if sorted(order) != list(IDENTITY_ORDER):
+            raise DataError(f"{registry_file}: dataset {name!r}: field 'stress_order' must permute 0..5")
+        entries[name] = DatasetEntry(id=name, stress_order=order, **{k: str(v) for k, v in fields.items()})
     return entries
 
 
@@ -85,7 +103,7 @@ def load_dataset(name_or_path: str | Path, *, data_root: str | Path | None = Non
                 f"{path}: sha256 {found} differs from the registry's {entry.sha256} "
                 f"for dataset {entry.id!r}: the file is corrupt or a different version"
             )
-        return read_extxyz(path, dataset_id=entry.id, provenance=entry.provenance())
+        return entry.corrected(read_extxyz(path, dataset_id=entry.id, provenance=entry.provenance()))
     return load_file(name_or_path)
 
 
