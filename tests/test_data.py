@@ -64,9 +64,9 @@ def test_registered_cu_test_by_name(cu: Dataset, data_root: Path):
     first = cu.frames[0]
     assert first.n_atoms == 107
     assert first.energy_eV == pytest.approx(-426.34693886, abs=1e-8)
-    # Voigt xx yy zz yz xz xy of the file's 3x3 tensor
+    # Voigt xx yy zz yz xz xy of the file's 3x3 tensor, with the registry's yz <-> xz correction
     s = FRAME0_STRESS_3X3
-    expected = [s[0][0], s[1][1], s[2][2], s[1][2], s[0][2], s[0][1]]
+    expected = [s[0][0], s[1][1], s[2][2], s[0][2], s[1][2], s[0][1]]
     np.testing.assert_allclose(first.stress_eV_per_A3, expected, rtol=1e-12)
     np.testing.assert_allclose(first.forces_eV_per_A[0], [-0.45379089, 1.30609493, -0.42509356])
     assert first.labels["group"] == "Vacancy"
