@@ -405,3 +405,18 @@ def test_reference_shear_stress_sits_where_the_cell_is_sheared(name, data_root) 
             assert abs(s[3]) > abs(s[4]), frame.id
             checked += 1
     assert checked >= 1
+
+
+def test_duplicate_ids_are_rejected(tmp_path, data_root) -> None:
+    import ase.io
+
+    from mlip_bench.data.extxyz import frame_to_atoms
+
+    frames = load_dataset("mlearn-cu-test", data_root=data_root).frames[:2]
+    atoms = [frame_to_atoms(f) for f in frames]
+    for a in atoms:
+        a.info["id"] = "same"
+    path = tmp_path / "dup.extxyz"
+    ase.io.write(path, atoms, format="extxyz")
+    with pytest.raises(DataError, match=r"frames 0 and 1 share the id 'same'"):
+        load_file(path)

@@ -172,3 +172,46 @@ def test_elastic_fit_recovers_a_known_stiffness() -> None:
     g_r = 5 * (110 - 60) * 30 / (4 * 30 + 3 * (110 - 60))
     assert m.G_GPa == pytest.approx((g_v + g_r) / 2)
     assert m.E_GPa == pytest.approx(9 * m.B_GPa * m.G_GPa / (m.G_GPa + 3 * m.B_GPa))
+
+
+def test_cubic_modulus_uncertainty_treats_averaged_constants_as_one_variable() -> None:
+    from mlip_bench.properties.elastic import moduli_uncertainty
+
+    c = np.zeros((6, 6))
+    c[:3, :3] = 60.0
+    np.fill_diagonal(c[:3, :3], 110.0)
+    c[3, 3] = c[4, 4] = c[5, 5] = 30.0
+    u = np.zeros((6, 6))
+    u[:3, :3] = 0.4
+    np.fill_diagonal(u[:3, :3], 0.3)
+    u[3, 3] = u[4, 4] = u[5, 5] = 0.2
+    b_voigt = moduli_uncertainty(c, u, "cubic").B_voigt_GPa
+    assert b_voigt == pytest.approx(np.sqrt(0.3**2 + 4 * 0.4**2) / 3, rel=1e-4)  # B = (C11 + 2 C12) / 3
+
+
+def test_store_finds_a_result_whatever_the_spec_spelling(tmp_path) -> None:
+    store = ResultStore(tmp_path)
+    task = load_task("al-eos")
+    [first] = run_cells([Cell("emt:", task)], store=store)
+    [again] = run_cells([Cell("emt:", task)], store=store)
+    assert first.potential.spec == "emt" and again.created_utc == first.created_utc
+
+
+def test_dataset_override_gets_its_own_task_id(data_root) -> None:
+    task = load_task(CU)
+    other = task.with_dataset(str(data_root / "mlearn_li_cu" / "cu_test.extxyz.gz"))
+    assert other.id == f"{CU}@cu_test.extxyz.gz" and other.sha256 != task.sha256
+
+
+def test_a_crashing_user_module_is_a_failed_cell_not_a_crash(tmp_path, monkeypatch) -> None:
+    (tmp_path / "broken_pot.py").write_text("raise RuntimeError('boom at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    record = run_cells([Cell("python:broken_pot:make", load_task("al-eos"))], store=ResultStore(tmp_path / "r"))[0]
+    assert record.status == "failed" and "boom at import" in record.message
+
+
+def test_lammps_inline_numbers_are_not_files() -> None:
+    from mlip_bench.adapters.registry import load_potential
+
+    pot = load_potential("lammps:pair_style lj/cut 8.5; pair_coeff * * 0.0104 3.40; elements Ar")
+    assert pot.info.elements == frozenset({"Ar"})

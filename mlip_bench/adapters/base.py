@@ -3,11 +3,14 @@ description (:class:`PotentialInfo`) and an ASE calculator."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.metadata
 import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from mlip_bench.errors import OptionalDependencyError
@@ -69,6 +72,22 @@ class Adapter(ABC):
     @abstractmethod
     def make_calculator(self, arg: str) -> Any:
         """A fresh ASE calculator (or an object with ``get_potential_energy(atoms)`` etc.)."""
+
+
+@functools.cache
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_version(path: str | Path) -> str:
+    """ "sha256 <first 16 hex>" of a file (cached per path, mtime and size): a potential's version
+    must change whenever its parameters can."""
+    stat = Path(path).stat()
+    return f"sha256 {_file_digest(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)[:16]}"
 
 
 def package_version(dist: str) -> str:

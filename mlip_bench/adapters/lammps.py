@@ -101,7 +101,7 @@ def _resolve_commands(lines: list[str], near: Path | None) -> LammpsSetup:
             continue
         if words[0] == "pair_coeff":
             for i, word in enumerate(words[3:], start=3):
-                if "." in word or "/" in word:
+                if ("." in word or "/" in word) and not _is_number(word):
                     path = resolve_file(word, near=near)
                     files.append(path)
                     words[i] = str(path)
@@ -119,6 +119,14 @@ def _resolve_commands(lines: list[str], near: Path | None) -> LammpsSetup:
     if unknown:
         raise PotentialError(f"'elements' names unknown chemical symbols {unknown}")
     return LammpsSetup(commands=tuple(commands), elements=elements, files=tuple(files))
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
 
 
 def _trailing_symbols(words: list[str]) -> tuple[str, ...]:

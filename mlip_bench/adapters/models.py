@@ -8,7 +8,7 @@ from typing import Any
 
 from ase.data import chemical_symbols
 
-from mlip_bench.adapters.base import Adapter, PotentialInfo, package_version
+from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version, package_version
 from mlip_bench.errors import PotentialError
 
 _MPTRJ = "DFT PBE/PBE+U (Materials Project, MPtrj)"
@@ -56,7 +56,8 @@ class SevenNetAdapter(Adapter):
             spec=f"sevenn:{model}",
             name=f"SevenNet {model}",
             family=self.name,
-            version=f"sevenn {package_version('sevenn')}",
+            version=f"sevenn {package_version('sevenn')}"
+            + (f"; {file_version(model)}" if Path(model).is_file() else ""),
             elements=None,
             citation="Y. Park et al., J. Chem. Theory Comput. 20 (2024) 4857",
             license="GPL-3.0 (sevenn)",
@@ -85,7 +86,7 @@ class MACEAdapter(Adapter):
             spec=f"mace:{arg}",
             name=f"MACE {path.name}",
             family=self.name,
-            version=f"mace-torch {package_version('mace-torch')}; file {path.stat().st_size} bytes",
+            version=f"mace-torch {package_version('mace-torch')}; {file_version(path)}",
             elements=None,
             citation="I. Batatia et al., NeurIPS 35 (2022) 11423",
             license="MIT (mace-torch); model per its authors",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mlip_bench.adapters.base import Adapter, PotentialInfo
+from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version
 from mlip_bench.errors import PotentialError
 
 
@@ -21,8 +21,10 @@ class PythonFactoryAdapter(Adapter):
             raise PotentialError(f"python spec needs module and factory: python:module:factory, got {arg!r}")
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise PotentialError(f"python:{arg}: cannot import module {module_name!r}: {exc}") from exc
+        except Exception as exc:  # a user's module can fail with any error while importing
+            raise PotentialError(
+                f"python:{arg}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
+            ) from exc
         factory = getattr(module, attr, None)
         if not callable(factory):
             raise PotentialError(f"python:{arg}: {module_name} has no callable {attr!r}")
@@ -31,7 +33,9 @@ class PythonFactoryAdapter(Adapter):
     def describe(self, arg: str) -> PotentialInfo:
         factory = self._factory(arg)
         module = importlib.import_module(arg.partition(":")[0])
-        version = str(getattr(module, "__version__", "")) or "unversioned"
+        source = getattr(module, "__file__", None)
+        # the module's source identifies the potential better than a version string that may lag
+        version = file_version(source) if source else str(getattr(module, "__version__", "unversioned"))
         return PotentialInfo(
             spec=f"python:{arg}",
             name=getattr(factory, "__name__", arg),

@@ -50,11 +50,19 @@ class Frame:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A named, provenance-carrying sequence of frames."""
+    """A named, provenance-carrying sequence of frames with unique ids (DataError otherwise)."""
 
     id: str
     frames: tuple[Frame, ...]
     provenance: Provenance
+
+    def __post_init__(self) -> None:
+        seen: dict[str, int] = {}
+        for index, frame in enumerate(self.frames):
+            if frame.id in seen:
+                where = self.provenance.path or self.provenance.source or self.id
+                raise DataError(f"{where}: frames {seen[frame.id]} and {index} share the id {frame.id!r}")
+            seen[frame.id] = index
 
     @property
     def elements(self) -> frozenset[str]:

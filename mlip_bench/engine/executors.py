@@ -17,14 +17,15 @@ class Executor(ABC):
     name: str
 
     @abstractmethod
-    def map(self, fn: Callable[[C], R], cells: Sequence[C]) -> Iterator[tuple[int, R]]:
-        """Yield (index into `cells`, fn(cell)) in completion order."""
+    def map(self, fn: Callable[[C], R], cells: Sequence[C]) -> Iterator[tuple[int, R | BaseException]]:
+        """Yield (index into `cells`, fn(cell)) in completion order; an error that kills the
+        worker (not one `fn` handles) is yielded in place of the result, never raised."""
 
 
 class SerialExecutor(Executor):
     name = "serial"
 
-    def map(self, fn: Callable[[C], R], cells: Sequence[C]) -> Iterator[tuple[int, R]]:
+    def map(self, fn: Callable[[C], R], cells: Sequence[C]) -> Iterator[tuple[int, R | BaseException]]:
         for index, cell in enumerate(cells):
             yield index, fn(cell)
 
@@ -37,11 +38,12 @@ class ProcessExecutor(Executor):
     def __init__(self, workers: int = 2) -> None:
         self.workers = workers
 
-    def map(self, fn: Callable[[C], R], cells: Sequence[C]) -> Iterator[tuple[int, R]]:
+    def map(self, fn: Callable[[C], R], cells: Sequence[C]) -> Iterator[tuple[int, R | BaseException]]:
         with cf.ProcessPoolExecutor(max_workers=self.workers) as pool:
             futures = {pool.submit(fn, cell): i for i, cell in enumerate(cells)}
             for future in cf.as_completed(futures):
-                yield futures[future], future.result()
+                error = future.exception()
+                yield futures[future], error if error is not None else future.result()
 
 
 EXECUTORS: dict[str, type[Executor]] = {cls.name: cls for cls in (SerialExecutor, ProcessExecutor)}

@@ -14,6 +14,8 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -54,14 +56,32 @@ class Cell:
     progress: bool = False
 
 
+@cache
+def code_version() -> str:
+    """sha256 of the suite's computing code (adapters, data, engine, metrics, properties): a fix
+    in any of them must invalidate stored results; reports and the CLI do not."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for folder in ("adapters", "data", "engine", "metrics", "properties"):
+        for path in sorted((package / folder).rglob("*.py")):
+            digest.update(path.read_bytes())
+    digest.update((package / "units.py").read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cell_key(cell: Cell) -> str:
     """Content hash of everything that determines a cell's result."""
-    parts: dict[str, object] = {"task": cell.task.sha256, "schema": SCHEMA_VERSION, "suite": __version__}
+    parts: dict[str, object] = {
+        "task": cell.task.sha256,
+        "schema": SCHEMA_VERSION,
+        "suite": __version__,
+        "code": code_version(),
+    }
     try:
         info = load_potential(cell.potential).info
         parts["potential"] = [info.spec, info.version]
-    except MlipBenchError as exc:
-        parts["potential"] = [cell.potential, f"unresolved: {exc}"]
+    except Exception as exc:  # an unresolvable spec still gets a key; run_cell reports why
+        parts["potential"] = [cell.potential, f"unresolved: {type(exc).__name__}: {exc}"]
     if cell.task.dataset:
         parts["dataset"] = fingerprint(cell.task.dataset, cell.data_root)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -75,8 +95,12 @@ def run_cell(cell: Cell) -> ResultRecord:
         potential = load_potential(cell.potential)
     except OptionalDependencyError as exc:
         return builder.finish("unavailable", str(exc), start=start)
-    except MlipBenchError as exc:
-        return builder.finish("failed", str(exc), start=start)
+    except Exception as exc:  # plugins and user modules can fail in any way
+        return builder.finish(
+            "failed",
+            f"{cell.potential}: {type(exc).__name__}: {exc}" if not isinstance(exc, MlipBenchError) else str(exc),
+            start=start,
+        )
     builder.potential = potential
     kind = KINDS.get(cell.task.kind)
     if kind is None:
@@ -213,6 +237,11 @@ def metric_values(task: TaskSpec, values: dict[str, float], *, n: int) -> tuple[
     return tuple(out)
 
 
+def _crashed(cell: Cell, error: BaseException) -> ResultRecord:
+    message = f"{cell.potential} on {cell.task.id}: the worker running it died: {type(error).__name__}: {error}"
+    return _RecordBuilder(cell).finish("failed", message, start=time.perf_counter())
+
+
 def run_cells(
     cells: Sequence[Cell],
     *,
@@ -227,13 +256,15 @@ def run_cells(
     results: dict[int, ResultRecord] = {}
     todo: list[int] = []
     for i, cell in enumerate(cells):
-        cached = None if force else store.get(cell.task.id, cell.potential, cell_key(cell))
+        cached = None if force else store.get(cell.task.id, cell_key(cell))
         if cached is not None and cached.status not in RERUN_STATUSES:
             results[i] = cached
         else:
             todo.append(i)
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress or not todo)
-    for j, record in executor.map(run_cell, [cells[i] for i in todo]):
+    for j, outcome in executor.map(run_cell, [cells[i] for i in todo]):
+        # run_cell captures every Python error; what reaches here is a dead worker (segfault, OOM)
+        record = outcome if isinstance(outcome, ResultRecord) else _crashed(cells[todo[j]], outcome)
         store.put(record)
         results[todo[j]] = record
         bar.set_postfix_str(f"{record.potential.name} / {record.task.id}: {record.status}", refresh=False)

@@ -66,8 +66,11 @@ class TaskSpec:
     sha256: str = ""
 
     def with_dataset(self, dataset: str) -> TaskSpec:
-        """The same task pointed at another dataset (``--dataset``)."""
-        return TaskSpec(**{**self.__dict__, "dataset": dataset})
+        """The same task pointed at another dataset (``--dataset``): its id becomes
+        ``<id>@<file name>`` so that its results never pass for the registered benchmark's."""
+        sha = hashlib.sha256(f"{self.sha256}|dataset={dataset}".encode()).hexdigest()
+        task_id = f"{self.id}@{Path(dataset).name}"
+        return TaskSpec(**{**self.__dict__, "id": task_id, "dataset": dataset, "sha256": sha})
 
 
 @cache
@@ -106,7 +109,9 @@ def parse_task(raw: Any, *, source: str) -> TaskSpec:
         if m["direction"] == "target" and ref is None:
             raise TaskSpecError(f"{source}: metric {m['name']!r}: direction 'target' needs a reference")
         metrics.append(MetricSpec(**{**m, "reference": refs[ref] if ref else None}))
-    canonical = json.dumps(raw, sort_keys=True)
+    # cited targets change results (best marks): they are part of the task's identity
+    cited = {m.name: [m.reference.value, m.reference.citation] for m in metrics if m.reference}
+    canonical = json.dumps({"spec": raw, "targets": cited}, sort_keys=True)
     return TaskSpec(
         id=raw["id"],
         version=raw["version"],

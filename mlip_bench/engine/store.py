@@ -41,12 +41,13 @@ class ResultStore:
     def path_for(self, task_id: str, potential_spec: str, key: str) -> Path:
         return self.root / task_id / f"{slug(potential_spec)}-{key[:16]}.json"
 
-    def get(self, task_id: str, potential_spec: str, key: str) -> ResultRecord | None:
-        path = self.path_for(task_id, potential_spec, key)
-        if not path.is_file():
-            return None
-        record = record_from_json(path.read_text(), source=str(path))
-        return record if record.key == key else None
+    def get(self, task_id: str, key: str) -> ResultRecord | None:
+        """The stored record with this key, or None (found by key: the spec may be spelled differently)."""
+        for path in sorted((self.root / task_id).glob(f"*-{key[:16]}.json")):
+            record = record_from_json(path.read_text(), source=str(path))
+            if record.key == key:
+                return record
+        return None
 
     def put(self, record: ResultRecord) -> Path:
         """Write atomically (temporary file, fsync, rename): a killed run leaves no half file."""

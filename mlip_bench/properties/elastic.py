@@ -64,6 +64,7 @@ class ElasticResult:
     consistency_max_rel_diff: float
     refined: bool
     relax_ions: bool
+    relax_converged: bool
     a_A: float
     volume_A3_per_atom: float
 
@@ -100,13 +101,16 @@ def voigt_strain(component: int, delta: float) -> np.ndarray:
     return eps
 
 
-def _stress(atoms: Atoms, calc: object, eps: np.ndarray, relax_ions: bool, fmax: float) -> np.ndarray:
+def _stress(atoms: Atoms, calc: object, eps: np.ndarray, relax_ions: bool, fmax: float) -> tuple[np.ndarray, bool]:
+    """Stress (GPa, Voigt) of `atoms` strained by `eps`, and whether the ion relaxation converged."""
     work = atoms.copy()
     work.set_cell(atoms.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
+    converged = True
     if relax_ions and len(work) > 1:
-        work = relax(work, calc, cell=False, fmax_eV_per_A=fmax).atoms
+        relaxed = relax(work, calc, cell=False, fmax_eV_per_A=fmax)
+        work, converged = relaxed.atoms, relaxed.converged
     work.calc = calc
-    return np.asarray(work.get_stress(voigt=True)) * EV_PER_A3_TO_GPA
+    return np.asarray(work.get_stress(voigt=True)) * EV_PER_A3_TO_GPA, converged
 
 
 def fit_stiffness(strains: np.ndarray, stresses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,22 +166,34 @@ def moduli(c: np.ndarray) -> Moduli:
     return Moduli(bv, br, b, gv, gr, g, 9 * b * g / (g + 3 * b), (3 * b - 2 * g) / (2 * (3 * b + g)))
 
 
-def moduli_uncertainty(c: np.ndarray, u: np.ndarray) -> Moduli:
-    """Propagate independent uncertainties `u` of the symmetric C entries to the moduli
-    (numerical derivatives, paper 000 SI)."""
+def moduli_uncertainty(c: np.ndarray, u: np.ndarray, system: str = "triclinic") -> Moduli:
+    """Propagate the uncertainties `u` of the C entries to the moduli (numerical derivatives,
+    paper 000 SI). Entries averaged into one constant by symmetry (C11 = C22 = C33 ...) move
+    together: they are one random variable, not independent ones."""
     base = np.array(_as_tuple(moduli(c)))
     var = np.zeros_like(base)
-    for i in range(6):
-        for j in range(i, 6):
-            if u[i, j] == 0:
-                continue
-            h = max(abs(c[i, j]) * 1e-6, 1e-6)
-            bumped = c.copy()
+    for group in _independent_groups(system):
+        (i0, j0) = group[0]
+        if u[i0, j0] == 0:
+            continue
+        h = max(abs(c[i0, j0]) * 1e-6, 1e-6)
+        bumped = c.copy()
+        for i, j in group:
             bumped[i, j] += h
-            bumped[j, i] = bumped[i, j]
-            deriv = (np.array(_as_tuple(moduli(bumped))) - base) / h
-            var += (deriv * u[i, j]) ** 2
+            if i != j and (j, i) not in group:
+                bumped[j, i] += h
+        if system == "hexagonal":
+            bumped[5, 5] = (bumped[0, 0] - bumped[0, 1]) / 2
+        deriv = (np.array(_as_tuple(moduli(bumped))) - base) / h
+        var += (deriv * u[i0, j0]) ** 2
     return Moduli(*np.sqrt(var).tolist())
+
+
+def _independent_groups(system: str) -> tuple[list[tuple[int, int]], ...]:
+    groups = {"cubic": _CUBIC_GROUPS, "hexagonal": _HEX_GROUPS}.get(system)
+    if groups is not None:
+        return groups
+    return tuple([(i, j)] for i in range(6) for j in range(i, 6))
 
 
 def _as_tuple(m: Moduli) -> tuple[float, ...]:
@@ -207,16 +223,18 @@ def calc_elastic(
 
     Raises PropertyError when C is singular or the calculator gives no stress.
     """
-    start = relax(atoms, calc, cell=True, fmax_eV_per_A=fmax_eV_per_A).atoms if relax_cell else atoms.copy()
+    relaxed = relax(atoms, calc, cell=True, fmax_eV_per_A=fmax_eV_per_A) if relax_cell else None
+    start = relaxed.atoms if relaxed else atoms.copy()
+    converged = [relaxed.converged if relaxed else True]
     system, spacegroup = crystal_system(start)
     cache: dict[float, np.ndarray] = {}
 
     def measure(percents: tuple[float, ...]) -> None:
         for p in percents:
             if p not in cache:
-                cache[p] = np.stack(
-                    [_stress(start, calc, voigt_strain(j, p / 100), relax_ions, fmax_eV_per_A) for j in range(6)]
-                )
+                pairs = [_stress(start, calc, voigt_strain(j, p / 100), relax_ions, fmax_eV_per_A) for j in range(6)]
+                cache[p] = np.stack([stress for stress, _ in pairs])
+                converged.extend(ok for _, ok in pairs)
 
     measure(DELTA1_PERCENT)
     raw, c1, err = _fit_set(cache, DELTA1_PERCENT, system)
@@ -230,7 +248,7 @@ def calc_elastic(
         raw, c1, err = _fit_set(cache, used, system)
     try:
         mod = moduli(c1)
-        mod_u = moduli_uncertainty(c1, err)
+        mod_u = moduli_uncertainty(c1, err, system)
     except np.linalg.LinAlgError as exc:
         raise PropertyError(f"stiffness matrix is singular: {exc}") from exc
     return ElasticResult(
@@ -246,6 +264,7 @@ def calc_elastic(
         consistency_max_rel_diff=rel,
         refined=used != DELTA1_PERCENT,
         relax_ions=relax_ions,
+        relax_converged=all(converged),
         a_A=float(start.cell.lengths()[0]),
         volume_A3_per_atom=float(start.get_volume() / len(start)),
     )

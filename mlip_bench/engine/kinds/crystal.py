@@ -136,6 +136,7 @@ class ElasticKind(CrystalKind):
             "born_stable": float(result.born_stable),
             "consistency_max_rel_diff": result.consistency_max_rel_diff,
             "refined": float(result.refined),
+            "relax_converged": float(result.relax_converged),
             "a_A": result.a_A,
             "volume_A3_per_atom": result.volume_A3_per_atom,
         }

@@ -48,6 +48,7 @@ class RmseKind(TaskKind):
         assert ctx.dataset is not None
         wanted = set(ctx.parameter("properties", ["energy", "forces", "stress"]))
         provides = ctx.potential.info.provides
+        use = wanted & provides  # what is scored: asked for by the task and computed by the potential
         group_by = ctx.parameter("group_by", self._default_group(ctx))
         source = ctx.dataset.provenance.path or ctx.dataset.id
         label = ctx.potential.info.spec
@@ -56,12 +57,15 @@ class RmseKind(TaskKind):
         frames = tqdm(ctx.dataset.frames, desc=f"{ctx.task.id} | {label}", disable=not ctx.progress, leave=False)
         for frame in frames:
             group = str(frame.labels.get(group_by, "")) if group_by else ""
-            record = self._check(frame, wanted & provides, ctx, source, group)
+            record = self._check(frame, use, ctx, source, group)
             if record is not None:
                 items.append(record)
                 continue
             try:
-                pred = predict(ctx.calculator, _with_id(frame), label=f"{source}: structure {frame.id!r} with {label}")
+                where = f"{source}: structure {frame.id!r} with {label}"
+                pred = predict(ctx.calculator, _with_id(frame), label=where)
+                if "forces" in use and pred.forces_eV_per_A is None:
+                    raise EvaluationError(f"{where}: potential returned no forces")
             except EvaluationError as exc:
                 items.append(ItemRecord(frame.id, "failed", str(exc), frame.n_atoms, group))
                 continue
@@ -70,10 +74,10 @@ class RmseKind(TaskKind):
         notes = []
         if "energy" not in provides:
             notes.append(f"{label} computes no energies or stresses: only forces are scored")
-        values, aligned = self._energy(scored, ctx.dataset.elements, "energy" in wanted & provides)
-        values |= self._forces(scored, "forces" in wanted) | self._stress(scored, "stress" in wanted & provides)
-        items.extend(self._item(s, aligned.get(s.frame.id, np.nan)) for s in scored)
-        groups = self._groups(scored, aligned) if group_by else ()
+        values, aligned = self._energy(scored, ctx.dataset.elements, "energy" in use)
+        values |= self._forces(scored, "forces" in use) | self._stress(scored, "stress" in use)
+        items.extend(self._item(s, aligned.get(s.frame.id, np.nan), use) for s in scored)
+        groups = self._groups(scored, aligned, use) if group_by else ()
         notes.append(
             "energy_* are raw (predicted minus reference per atom); energy_aligned_* remove per-element "
             "constant offsets fitted by least squares, as for potentials trained on other DFT settings"
@@ -82,8 +86,12 @@ class RmseKind(TaskKind):
 
     @staticmethod
     def _default_group(ctx: TaskContext) -> str:
+        """The registry's group label, else "group" or "label" when the first frame has one."""
         entry = registered_datasets().get(ctx.dataset.id if ctx.dataset else "")
-        return entry.group_label if entry else ""
+        if entry is not None:
+            return entry.group_label
+        first = ctx.dataset.frames[0].labels if ctx.dataset and ctx.dataset.frames else {}
+        return next((key for key in ("group", "label") if key in first), "")
 
     @staticmethod
     def _check(frame: Frame, need: set[str], ctx: TaskContext, source: str, group: str) -> ItemRecord | None:
@@ -129,11 +137,12 @@ class RmseKind(TaskKind):
         return _stats_dict("stress", "GPa", np.concatenate(errors), EV_PER_A3_TO_GPA)
 
     @staticmethod
-    def _item(s: _Scored, aligned: float) -> ItemRecord:
+    def _item(s: _Scored, aligned: float, use: set[str]) -> ItemRecord:
         n = s.frame.n_atoms
-        values = {"e_pred_eV_per_atom": s.pred.energy_eV / n}
+        values: dict[str, float] = {}
         arrays: dict[str, list[float]] = {}
-        if s.frame.energy_eV is not None:
+        if "energy" in use and s.frame.energy_eV is not None:
+            values["e_pred_eV_per_atom"] = s.pred.energy_eV / n
             values["e_ref_eV_per_atom"] = s.frame.energy_eV / n
             values["e_err_meV_per_atom"] = (s.pred.energy_eV - s.frame.energy_eV) / n * 1000
             values["e_err_aligned_meV_per_atom"] = aligned * 1000
@@ -143,24 +152,25 @@ class RmseKind(TaskKind):
             )
             arrays["forces_ref_eV_per_A"] = s.frame.forces_eV_per_A.ravel().tolist()
             arrays["forces_pred_eV_per_A"] = s.pred.forces_eV_per_A.ravel().tolist()
-        if s.pred.stress_eV_per_A3 is not None and s.frame.stress_eV_per_A3 is not None:
+        if "stress" in use and s.pred.stress_eV_per_A3 is not None and s.frame.stress_eV_per_A3 is not None:
             arrays["stress_ref_GPa"] = (s.frame.stress_eV_per_A3 * EV_PER_A3_TO_GPA).tolist()
             arrays["stress_pred_GPa"] = (s.pred.stress_eV_per_A3 * EV_PER_A3_TO_GPA).tolist()
         return ItemRecord(s.frame.id, "ok", "", n, s.group, values, arrays)
 
     @staticmethod
-    def _groups(scored: list[_Scored], aligned: dict[str, float]) -> tuple[GroupValues, ...]:
+    def _groups(scored: list[_Scored], aligned: dict[str, float], use: set[str]) -> tuple[GroupValues, ...]:
         by_group: dict[str, list[_Scored]] = defaultdict(list)
         for s in scored:
             by_group[s.group].append(s)
         out = []
         for group, members in sorted(by_group.items()):
-            raw = [(m.pred.energy_eV - _ref_energy(m.frame)) / m.frame.n_atoms for m in members]
-            values = _stats_dict("energy", "meV_per_atom", np.array(raw), 1000.0)
-            values |= _stats_dict(
-                "energy_aligned", "meV_per_atom", np.array([aligned.get(m.frame.id, np.nan) for m in members]), 1000.0
-            )
-            values |= RmseKind._forces(members, True)
+            values: dict[str, float] = {}
+            if "energy" in use:
+                raw = np.array([(m.pred.energy_eV - _ref_energy(m.frame)) / m.frame.n_atoms for m in members])
+                values |= _stats_dict("energy", "meV_per_atom", raw, 1000.0)
+                shifted = np.array([aligned.get(m.frame.id, np.nan) for m in members])
+                values |= _stats_dict("energy_aligned", "meV_per_atom", shifted, 1000.0)
+            values |= RmseKind._forces(members, "forces" in use)
             out.append(GroupValues(group, len(members), values))
         return tuple(out)
 
