@@ -420,3 +420,18 @@ def test_duplicate_ids_are_rejected(tmp_path, data_root) -> None:
     ase.io.write(path, atoms, format="extxyz")
     with pytest.raises(DataError, match=r"frames 0 and 1 share the id 'same'"):
         load_file(path)
+
+
+def test_virial_is_read_as_stress(tmp_path) -> None:
+    from ase.build import bulk
+
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    virial = " ".join(str(v) for v in np.diag([1.0, 2.0, 3.0]).ravel())
+    header = (
+        f'Lattice="3.6 0 0 0 3.6 0 0 0 3.6" Properties=species:S:1:pos:R:3 energy=-1.0 virial="{virial}" pbc="T T T"'
+    )
+    lines = ["4", header] + [f"Cu {x} {y} {z}" for x, y, z in atoms.positions]
+    path = tmp_path / "virial.extxyz"
+    path.write_text("\n".join(lines) + "\n")
+    frame = read_extxyz(path).frames[0]
+    np.testing.assert_allclose(frame.stress_eV_per_A3[:3], -np.array([1.0, 2.0, 3.0]) / atoms.get_volume())

@@ -71,9 +71,18 @@ def _frame_from_atoms(atoms: Atoms, path: Path, index: int, stem: str) -> Frame:
         atoms=atoms,
         energy=results.get("energy", info.get("energy")),
         forces=results.get("forces", atoms.arrays.get("forces")),
-        stress=results.get("stress", info.get("stress")),
+        stress=_stress(results, info, atoms),
         labels=labels,
     )
+
+
+def _stress(results: dict[str, object], info: dict[str, object], atoms: Atoms) -> object:
+    """Stress from the file: ``stress``, else ``virial`` (eV) as stress = -virial / volume."""
+    stress = results.get("stress", info.get("stress"))
+    virial = results.get("virial", info.get("virial"))
+    if stress is None and virial is not None and atoms.pbc.all():
+        return -np.asarray(virial, dtype=float).reshape(3, 3) / atoms.get_volume()
+    return stress
 
 
 def frame_to_atoms(frame: Frame) -> Atoms:
