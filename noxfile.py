@@ -44,7 +44,7 @@ def models_sevenn(session: nox.Session) -> None:
 
 @nox.session(name="models-mace")
 def models_mace(session: nox.Session) -> None:
-    """MACE adapter tests; they need a local model file in $MLIP_BENCH_MACE_MODEL (skipped otherwise)."""
+    """MACE adapter tests on a small random model file (or $MLIP_BENCH_MACE_MODEL)."""
     _models(session, "mace", "models and mace")
 
 

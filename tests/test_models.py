@@ -58,10 +58,64 @@ def test_al_elastic_runs_and_is_stable(spec) -> None:
     assert 30 < record.metric("B_GPa").value < 110
 
 
+@pytest.fixture
+def tiny_mace_model(tmp_path) -> str:
+    """A small random ScaleShiftMACE for Al saved as a .model file (no download), or the file
+    named by MLIP_BENCH_MACE_MODEL."""
+    if os.environ.get("MLIP_BENCH_MACE_MODEL"):
+        return os.environ["MLIP_BENCH_MACE_MODEL"]
+    import numpy as np
+    import torch
+
+    torch.serialization.add_safe_globals([slice])  # e3nn 0.4.4 needs it under torch >= 2.6
+    from e3nn import o3
+    from mace import modules
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    torch.manual_seed(0)
+    try:
+        block = modules.interaction_classes["RealAgnosticResidualInteractionBlock"]
+        model = modules.ScaleShiftMACE(
+            r_max=5.0,
+            num_bessel=4,
+            num_polynomial_cutoff=3,
+            max_ell=2,
+            interaction_cls=block,
+            interaction_cls_first=block,
+            num_interactions=1,
+            num_elements=1,
+            hidden_irreps=o3.Irreps("8x0e + 8x1o"),
+            MLP_irreps=o3.Irreps("4x0e"),
+            gate=torch.nn.functional.silu,
+            atomic_energies=np.array([-3.0]),
+            avg_num_neighbors=12.0,
+            atomic_numbers=[13],
+            correlation=2,
+            atomic_inter_scale=1.0,
+            atomic_inter_shift=0.0,
+        )
+    finally:
+        torch.set_default_dtype(previous)
+    path = tmp_path / "tiny_al.model"
+    torch.save(model, path)
+    return str(path)
+
+
 @pytest.mark.mace
-def test_mace_local_model_file() -> None:
-    model = os.environ.get("MLIP_BENCH_MACE_MODEL")
-    if not model:
-        pytest.skip("set MLIP_BENCH_MACE_MODEL to a local .model file (mace_mp() would download)")
+def test_mace_local_model_file(tiny_mace_model) -> None:
+    pot = load_potential(f"mace:{tiny_mace_model}")
+    assert "sha256" in pot.info.version
+    calc = pot.calculator()
     atoms = bulk("Al", "fcc", a=4.05, cubic=True)
-    assert predict(load_potential(f"mace:{model}").calculator(), atoms, label="mace").forces_eV_per_A is not None
+    atoms.rattle(0.05, seed=2)
+    pred = predict(calc, atoms, label="mace")
+    assert pred.stress_eV_per_A3 is not None
+    h = 1e-4
+    plus, minus = atoms.copy(), atoms.copy()
+    plus.positions[1, 2] += h
+    minus.positions[1, 2] -= h
+    numeric = -(predict(calc, plus, label="+").energy_eV - predict(calc, minus, label="-").energy_eV) / (2 * h)
+    assert pred.forces_eV_per_A[1, 2] == pytest.approx(numeric, abs=1e-5)
+    record = run_cell(Cell(f"mace:{tiny_mace_model}", load_task("al-eos")))
+    assert record.status == "ok", record.message

@@ -93,6 +93,14 @@ class MACEAdapter(Adapter):
         )
 
     def make_calculator(self, arg: str) -> Any:
+        import torch
+
+        # e3nn 0.4.4 (which mace-torch pins) torch.loads a constants file holding `slice` objects;
+        # torch >= 2.6 loads weights-only by default and refuses them. `slice` is harmless to allow.
+        torch.serialization.add_safe_globals([slice])
         from mace.calculators import MACECalculator
 
-        return MACECalculator(model_paths=str(Path(arg).expanduser()), device="cpu", default_dtype="float64")
+        # a .model file is a whole pickled module; torch >= 2.6 refuses those unless told to (and
+        # mace-torch 0.3.16's own loader does not), so load it here: the user chose this local file
+        model = torch.load(str(Path(arg).expanduser()), map_location="cpu", weights_only=False)
+        return MACECalculator(models=model, device="cpu", default_dtype="float64")
