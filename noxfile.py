@@ -73,6 +73,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def science(session: nox.Session) -> None:
-    """Slow science checks (longer runs that reproduce published numbers)."""
+    """Science checks alone (published numbers reproduced) plus any test marked slow."""
     session.install("-e", CORE)
-    session.run("pytest", "-m", "slow", *session.posargs, env=ENV)
+    session.run("pytest", "tests/test_science.py", *session.posargs, env=ENV)
+    session.run("pytest", "-m", "slow", *session.posargs, env=ENV, success_codes=[0, 5])
