@@ -95,12 +95,10 @@ def run_cell(cell: Cell) -> ResultRecord:
         potential = load_potential(cell.potential)
     except OptionalDependencyError as exc:
         return builder.finish("unavailable", str(exc), start=start)
+    except MlipBenchError as exc:
+        return builder.finish("failed", str(exc), start=start)
     except Exception as exc:  # plugins and user modules can fail in any way
-        return builder.finish(
-            "failed",
-            f"{cell.potential}: {type(exc).__name__}: {exc}" if not isinstance(exc, MlipBenchError) else str(exc),
-            start=start,
-        )
+        return builder.finish("failed", f"{cell.potential}: {type(exc).__name__}: {exc}", start=start)
     builder.potential = potential
     kind = KINDS.get(cell.task.kind)
     if kind is None:
