@@ -120,7 +120,7 @@ def load_file(path: str | Path, *, dataset_id: str | None = None) -> Dataset:
     return read_hf(path, dataset_id=dataset_id)
 
 
-def fingerprint(name_or_path: str, data_root: str | Path | None = None) -> str:
+def fingerprint(name_or_path: str) -> str:
     """What identifies a dataset's content for caching: the registry sha256 for a named dataset,
     the sha256 of a file (or of every file in a folder), else the name itself (e.g. a hub id)."""
     entry = registered_datasets().get(name_or_path)

@@ -83,7 +83,7 @@ def cell_key(cell: Cell) -> str:
     except Exception as exc:  # an unresolvable spec still gets a key; run_cell reports why
         parts["potential"] = [cell.potential, f"unresolved: {type(exc).__name__}: {exc}"]
     if cell.task.dataset:
-        parts["dataset"] = fingerprint(cell.task.dataset, cell.data_root)
+        parts["dataset"] = fingerprint(cell.task.dataset)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
