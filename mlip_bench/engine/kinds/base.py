@@ -59,6 +59,9 @@ class TaskKind(ABC):
     needs_dataset: ClassVar[bool]
     requires: ClassVar[frozenset[str]] = frozenset({"energy"})
     produces: ClassVar[frozenset[str]]
+    #: curves the report should draw: name -> (x axis label, y axis label), both with units.
+    #: An item carries a curve as arrays ``"<name>:x"`` and ``"<name>:y"``.
+    plots: ClassVar[dict[str, tuple[str, str]]] = {}
 
     @abstractmethod
     def run(self, ctx: TaskContext) -> Outcome:
