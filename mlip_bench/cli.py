@@ -39,6 +39,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
         rows = []
         for entry in registered_datasets().values():
+            if entry.members:
+                rows.append([entry.id, "= " + " + ".join(entry.members), entry.description])
+                continue
             try:
                 status = f"found: {dataset_path(entry, args.data_root)}"
             except MlipBenchError:

@@ -21,9 +21,11 @@ ENTRY_POINT_GROUP = "mlip_bench.adapters"
 
 def _builtin_adapters() -> list[Adapter]:
     # imported here so that `import mlip_bench` stays light: no adapter module imports a model package
+    from mlip_bench.adapters.ani import AniAdapter
     from mlip_bench.adapters.emt import EMTAdapter
     from mlip_bench.adapters.lammps import EAMAdapter, LammpsAdapter
     from mlip_bench.adapters.models import CHGNetAdapter, MACEAdapter, SevenNetAdapter
+    from mlip_bench.adapters.mtp import MTPAdapter
     from mlip_bench.adapters.predictions import PredictionsAdapter
     from mlip_bench.adapters.python_factory import PythonFactoryAdapter
 
@@ -31,9 +33,11 @@ def _builtin_adapters() -> list[Adapter]:
         EMTAdapter(),
         EAMAdapter(),
         LammpsAdapter(),
+        MTPAdapter(),
         CHGNetAdapter(),
         SevenNetAdapter(),
         MACEAdapter(),
+        AniAdapter(),
         PythonFactoryAdapter(),
         PredictionsAdapter(),
     ]

@@ -34,6 +34,8 @@ class DatasetEntry:
     group_label: str = ""
     #: permutation applied to each frame's Voigt stress on load (corrects a file's component order)
     stress_order: tuple[int, ...] = IDENTITY_ORDER
+    #: a composite dataset: the registered datasets it concatenates (then `path` and `sha256` are "")
+    members: tuple[str, ...] = ()
 
     def provenance(self) -> Provenance:
         note = "" if self.stress_order == IDENTITY_ORDER else f"; stress components reordered {list(self.stress_order)}"
@@ -61,6 +63,9 @@ def registered_datasets(registry_file: Path | None = None) -> dict[str, DatasetE
         raise DataError(f"{registry_file}: cannot read the dataset registry: {exc}") from exc
     entries: dict[str, DatasetEntry] = {}
     for name, fields in (raw.get("datasets") or {}).items():
+        if fields and "members" in fields:
+            entries[name] = _composite(registry_file, name, fields)
+            continue
         missing = [f for f in _FIELDS if not fields or f not in fields]
         if missing:
             raise DataError(f"{registry_file}: dataset {name!r}: missing field(s) {missing}")
@@ -68,7 +73,20 @@ def registered_datasets(registry_file: Path | None = None) -> dict[str, DatasetE
         if sorted(order) != list(IDENTITY_ORDER):
             raise DataError(f"{registry_file}: dataset {name!r}: field 'stress_order' must permute 0..5")
         entries[name] = DatasetEntry(id=name, stress_order=order, **{k: str(v) for k, v in fields.items()})
+    for entry in entries.values():
+        unknown = [m for m in entry.members if m not in entries or entries[m].members]
+        if unknown:
+            raise DataError(f"{registry_file}: dataset {entry.id!r}: field 'members': {unknown} are not file datasets")
     return entries
+
+
+def _composite(registry_file: Path, name: str, fields: dict[str, object]) -> DatasetEntry:
+    members = fields.get("members")
+    if not isinstance(members, list) or len(members) < 2:
+        raise DataError(f"{registry_file}: dataset {name!r}: field 'members' must list at least two datasets")
+    text = {k: str(fields.get(k, "")) for k in ("description", "source", "citation", "license", "method")}
+    return DatasetEntry(id=name, path="", sha256="", group_label=str(fields.get("group_label", "")),
+                        members=tuple(str(m) for m in members), **text)
 
 
 def dataset_path(entry: DatasetEntry, data_root: str | Path | None = None) -> Path:
@@ -94,6 +112,13 @@ def load_dataset(name_or_path: str | Path, *, data_root: str | Path | None = Non
     Raises DatasetNotFoundError, ChecksumError (naming the file) or DataError.
     """
     entries = registered_datasets()
+    if str(name_or_path) in entries and entries[str(name_or_path)].members:
+        entry = entries[str(name_or_path)]
+        parts = [load_dataset(m, data_root=data_root) for m in entry.members]
+        frames = tuple(f for part in parts for f in part.frames)
+        prov = replace(entry.provenance(), sha256=fingerprint(entry.id),
+                       path=" + ".join(p.provenance.path for p in parts))
+        return Dataset(id=entry.id, frames=frames, provenance=prov)
     if str(name_or_path) in entries:
         entry = entries[str(name_or_path)]
         path = dataset_path(entry, data_root)
@@ -124,6 +149,8 @@ def fingerprint(name_or_path: str) -> str:
     """What identifies a dataset's content for caching: the registry sha256 for a named dataset,
     the sha256 of a file (or of every file in a folder), else the name itself (e.g. a hub id)."""
     entry = registered_datasets().get(name_or_path)
+    if entry is not None and entry.members:
+        return "+".join(fingerprint(m) for m in entry.members)
     if entry is not None:
         return entry.sha256
     path = Path(name_or_path)
