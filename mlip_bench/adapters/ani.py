@@ -1,0 +1,207 @@
+"""ANI-Al (J. S. Smith et al., Nat. Commun. 12 (2021) 1257): an 8-member ensemble of ANI networks
+for aluminium, stored in the NeuroChem format and evaluated with torchani (``ani:DIR``).
+
+``DIR`` is a folder holding one NeuroChem ``*.info`` file (four lines: AEV constants file, self-energy
+file, ensemble prefix, ensemble size; paths relative to ``DIR``) or that ``.info`` file itself.
+``ani`` alone means ``<data root>/../models/ani_al`` (data root from
+:func:`mlip_bench.paths.resolve_data_root`, normally ``../shared/data``, so ``../shared/models/ani_al``).
+torchani's ``NeurochemInfo.from_info_file`` resolves those paths in its own download folder,
+hence the explicit parsing here.
+
+Energies are the ensemble mean (NeuroChem files are in Hartree; converted to eV). The calculator
+also stores the ensemble spread, as the paper's uncertainty measure (Sec. III.A, "sample variance
+over the eight neural networks"):
+
+- ``calc.results["energy_std_eV"]``: standard deviation (ddof=1) of the 8 members' total energies, eV;
+  free, every call;
+- ``calc.results["forces_std_eV_per_A"]``: (N, 3) standard deviation (ddof=1) of the members' force
+  components, eV/Å; only with ``member_forces=True`` (one backward pass per member: about 5x the cost).
+
+Small cells: torchani's all-pairs neighbour list replicates the cell ceil(cutoff / height) times
+along each periodic direction, so it is exact for any cell (a one-atom primitive cell gives the
+same energy per atom, forces and stress as a 4x4x4 supercell; tests/test_ani.py checks this
+against :class:`~mlip_bench.adapters.supercell.ReplicatingCalculator`). torchani's faster cell
+list is not used: it refuses cells thinner than the cutoff, and it wraps atoms into the cell with
+a detached cell, which loses part of the strain derivative (wrong stress, about 5 GPa seen, for a
+rattled cell with atoms outside the box).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+from ase.units import Hartree
+
+from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version, package_version
+from mlip_bench.errors import PotentialError
+from mlip_bench.paths import resolve_data_root
+
+DEFAULT_MODEL_DIR = "ani_al"
+_CITATION = "J. S. Smith et al., Nat. Commun. 12 (2021) 1257"
+
+
+def default_model_dir() -> Path:
+    """``<data root>/../models/ani_al``; raises PotentialError when there is no data root."""
+    root = resolve_data_root()
+    if root is None:
+        raise PotentialError("ani: no data root found (set MLIP_BENCH_DATA or pass ani:MODEL_DIR)")
+    return root.parent / "models" / DEFAULT_MODEL_DIR
+
+
+def info_file(arg: str) -> Path:
+    """The NeuroChem ``.info`` file named by the spec argument; raises PotentialError."""
+    path = Path(arg).expanduser() if arg else default_model_dir()
+    if path.is_file() and path.suffix == ".info":
+        return path
+    found = sorted(path.glob("*.info")) if path.is_dir() else []
+    if len(found) != 1:
+        raise PotentialError(f"ani needs a folder with exactly one NeuroChem .info file: {path} has {len(found)}")
+    return found[0]
+
+
+def read_info(info: Path) -> tuple[Path, Path, Path, int]:
+    """(AEV constants file, self-energy file, ensemble prefix, ensemble size) of a ``.info`` file,
+    paths resolved against its folder; raises PotentialError on a malformed or incomplete model."""
+    lines = [line.strip() for line in info.read_text().splitlines() if line.strip()]
+    try:
+        const, sae, prefix = (info.parent / name for name in lines[:3])
+        size = int(lines[3])
+    except (IndexError, ValueError) as exc:
+        raise PotentialError(f"{info}: expected 4 lines (constants, sae, prefix, ensemble size): {exc}") from exc
+    missing = [p for p in (const, sae) if not p.is_file()]
+    missing += [member for member in _member_dirs(prefix, size) if not member.is_dir()]
+    if missing:
+        raise PotentialError(f"{info}: model files missing: {', '.join(map(str, missing))}")
+    return const, sae, prefix, size
+
+
+def _member_dirs(prefix: Path, size: int) -> list[Path]:
+    return [prefix.parent / f"{prefix.name}{i}" / "networks" for i in range(size)]
+
+
+def model_files(info: Path) -> list[Path]:
+    """Every file the model is built from: the .info, constants, self energies, all network files."""
+    const, sae, prefix, size = read_info(info)
+    networks = [f for member in _member_dirs(prefix, size) for f in sorted(member.iterdir()) if f.is_file()]
+    return [info, const, sae, *networks]
+
+
+def model_version(info: Path) -> str:
+    """ "sha256 <16 hex>" over the relative paths and file hashes of :func:`model_files`."""
+    digest = hashlib.sha256()
+    for path in model_files(info):
+        digest.update(f"{path.relative_to(info.parent)}={file_version(path)}\n".encode())
+    return f"sha256 {digest.hexdigest()[:16]}"
+
+
+def element_symbols(const: Path) -> frozenset[str]:
+    """The ``Atyp`` elements of a NeuroChem constants file (ANI-Al: {"Al"})."""
+    for line in const.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() == "Atyp":
+            return frozenset(s.strip() for s in value.strip().strip("[]").split(",") if s.strip())
+    raise PotentialError(f"{const}: no Atyp line (element list)")
+
+
+def load_model(info: Path) -> Any:
+    """The torchani ``ANI`` ensemble model in float64, gradients off for its parameters."""
+    import torchani
+    from torchani.neighbors import AllPairs
+    from torchani.neurochem import NeurochemInfo, modules_from_info
+
+    const, sae, prefix, size = read_info(info)
+    neurochem = NeurochemInfo(sae=sae, const=const, ensemble_prefix=prefix, ensemble_size=size)
+    aev_computer, networks, self_energies, symbols = modules_from_info(neurochem)
+    aev_computer.neighborlist = AllPairs()  # exact for any cell, stress included (module docstring)
+    model = torchani.arch.ANI(symbols, aev_computer, networks, self_energies).double().eval()
+    model.requires_grad_(False)
+    return model
+
+
+class AniEnsembleCalculator(Calculator):  # type: ignore[misc]
+    """ASE calculator for a torchani ensemble: mean energy (eV), forces (eV/Å), stress (eV/Å³,
+    fully periodic cells only) and the ensemble spread (see the module docstring)."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]  # noqa: RUF012 (ASE declares it so)
+
+    def __init__(self, model: Any, *, member_forces: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.member_forces = member_forces
+
+    @property
+    def cutoff_A(self) -> float:
+        return float(self.model.cutoff)
+
+    def calculate(self, atoms: Any = None, properties: Any = None, system_changes: Any = all_changes) -> None:
+        import torch
+        from torchani.ase import from_ase
+
+        super().calculate(atoms, properties, system_changes)
+        assert self.atoms is not None
+        properties = properties or ["energy"]
+        periodic = bool(self.atoms.pbc.all())
+        if "stress" in properties and not periodic:
+            raise PropertyNotImplementedError("ani: stress needs a cell periodic in all three directions")
+        species, coords, cell, pbc = from_ase(self.atoms, dtype=torch.float64)
+        want_grad = "forces" in properties or "stress" in properties
+        coords.requires_grad_(want_grad)
+        strain = coords.new_zeros((3, 3), requires_grad=want_grad and periodic)
+        positions = coords
+        if periodic:
+            # stress = dE/d(strain) / V: deform positions and cell by (1 + strain) at strain = 0
+            deformation = torch.eye(3, dtype=coords.dtype) + 0.5 * (strain + strain.T)
+            positions, cell = coords @ deformation, cell @ deformation
+        with torch.set_grad_enabled(want_grad):
+            members = self.model((species, positions), cell, pbc, ensemble_values=True).energies[:, 0] * Hartree
+        energy = members.mean()
+        values = members.detach()
+        self.results = {
+            "energy": float(values.mean()),
+            "free_energy": float(values.mean()),
+            "energy_std_eV": float(values.std()) if len(values) > 1 else 0.0,
+        }
+        if not want_grad:
+            return
+        inputs = [coords, strain] if periodic else [coords]
+        grads = torch.autograd.grad(energy, inputs, retain_graph=self.member_forces)
+        self.results["forces"] = -grads[0][0].numpy()
+        if periodic:
+            volume = abs(float(np.linalg.det(self.atoms.cell[:])))
+            self.results["stress"] = full_3x3_to_voigt_6_stress(grads[1].numpy() / volume)
+        if self.member_forces:
+            per_member = [
+                torch.autograd.grad(e, coords, retain_graph=k < len(members) - 1)[0][0] for k, e in enumerate(members)
+            ]
+            self.results["forces_std_eV_per_A"] = torch.stack(per_member).std(dim=0).numpy()
+
+
+class AniAdapter(Adapter):
+    name = "ani"
+    summary = "ANI-Al ensemble in NeuroChem format via torchani (ani:MODEL_DIR; ani = ../shared/models/ani_al)"
+    example = "ani:/path/to/ani_al"
+    requires = ("torchani", "torch")
+    extra = "ani"
+
+    def describe(self, arg: str) -> PotentialInfo:
+        info = info_file(arg)
+        const, _, _, size = read_info(info)
+        return PotentialInfo(
+            spec=f"ani:{arg}" if arg else "ani",
+            name=f"ANI {info.parent.name}",
+            family=self.name,
+            version=f"torchani {package_version('torchani')}; {model_version(info)}",
+            elements=element_symbols(const),
+            citation=_CITATION,
+            license="none stated by github.com/atomistic-ml/ani-al (model); MIT (torchani)",
+            reference_method="DFT PBE (ANI-Al active-learning data set)",
+            options={"model": str(info), "ensemble_size": str(size)},
+        )
+
+    def make_calculator(self, arg: str) -> Any:
+        return AniEnsembleCalculator(load_model(info_file(arg)))
