@@ -60,9 +60,14 @@ class ItemRecord:
 
 @dataclass(frozen=True)
 class GroupMetrics:
+    """Metrics of one group (a phase, a composition, ...); `labels` are facts in words (e.g. the
+    lattice a potential picks), `arrays` the group's distributions (e.g. mismatched-pair ΔE)."""
+
     group: str
     n_items: int
     metrics: tuple[MetricValue, ...]
+    labels: dict[str, str] = field(default_factory=dict)
+    arrays: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

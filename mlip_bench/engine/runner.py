@@ -7,6 +7,7 @@ message naming the culprit, so the rest of a leaderboard completes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -27,6 +28,7 @@ from mlip_bench.data.registry import load_dataset as _load_dataset
 from mlip_bench.engine.environment import capture_environment
 from mlip_bench.engine.executors import Executor, SerialExecutor
 from mlip_bench.engine.kinds import KINDS, Outcome, TaskContext
+from mlip_bench.engine.prediction_cache import PredictionCache
 from mlip_bench.engine.records import (
     SCHEMA_VERSION,
     Counts,
@@ -54,6 +56,8 @@ class Cell:
     task: TaskSpec
     data_root: str | None = None
     progress: bool = False
+    #: where predictions are shared between tasks (``<results>/predictions``); None: not kept
+    cache_dir: str | None = None
 
 
 @cache
@@ -129,11 +133,18 @@ def run_cell(cell: Cell) -> ResultRecord:
         return builder.finish(
             "failed", f"{potential.info.spec}: cannot build calculator: {type(exc).__name__}: {exc}", start=start
         )
+    identity = [potential.info.spec, potential.info.version, code_version()]
     ctx = TaskContext(
-        task=cell.task, potential=potential, calculator=calculator, dataset=dataset, progress=cell.progress
+        task=cell.task,
+        potential=potential,
+        calculator=calculator,
+        dataset=dataset,
+        progress=cell.progress,
+        cache=PredictionCache.for_potential(cell.cache_dir, identity),
     )
     try:
         outcome = kind.run(ctx)
+        ctx.cache.save()
     except Exception as exc:  # a bug or an unforeseen potential failure must not stop a leaderboard
         tail = traceback.format_exc(limit=3)
         return builder.finish(
@@ -181,7 +192,8 @@ class _RecordBuilder:
             message=message,
             metrics=metric_values(task, outcome.values, n=outcome.n_scored),
             groups=tuple(
-                GroupMetrics(g.group, g.n_items, metric_values(task, g.values, n=g.n_items)) for g in outcome.groups
+                GroupMetrics(g.group, g.n_items, metric_values(task, g.values, n=g.n_items), g.labels, g.arrays)
+                for g in outcome.groups
             ),
             items=items,
             counts=counts,
@@ -251,6 +263,8 @@ def run_cells(
     """Run every cell not already in `store` (same key, status not in RERUN_STATUSES), storing each
     record as soon as it completes; returns records in the order of `cells`."""
     executor = executor or SerialExecutor()
+    if not force:  # --force recomputes predictions too
+        cells = [c if c.cache_dir else dataclasses.replace(c, cache_dir=str(store.root)) for c in cells]
     results: dict[int, ResultRecord] = {}
     todo: list[int] = []
     for i, cell in enumerate(cells):

@@ -12,7 +12,9 @@ from ase import Atoms
 from ase.build import bulk
 
 from mlip_bench.adapters.registry import Potential
-from mlip_bench.data.frames import Dataset
+from mlip_bench.data.frames import Dataset, Frame
+from mlip_bench.engine.evaluate import Prediction, predict
+from mlip_bench.engine.prediction_cache import PredictionCache
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.engine.spec import StructureSpec, TaskSpec
 
@@ -22,6 +24,8 @@ class GroupValues:
     group: str
     n_items: int
     values: dict[str, float]
+    labels: dict[str, str] = field(default_factory=dict)
+    arrays: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,24 @@ class TaskContext:
     progress: bool = False
     calculator_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    cache: PredictionCache = field(default_factory=lambda: PredictionCache(None))
 
     def parameter(self, name: str, default: Any) -> Any:
         return self.task.parameters.get(name, default)
+
+    def predict(self, frame: Frame) -> Prediction:
+        """The potential's prediction for a dataset structure (from the prediction cache when this
+        potential already evaluated it). Raises EvaluationError."""
+        cached = self.cache.get(frame)
+        if cached is not None:
+            return cached
+        atoms = frame.atoms.copy()
+        atoms.info["id"] = frame.id  # the predictions adapter matches by id
+        where = f"{self.dataset.provenance.path if self.dataset else ''}: structure {frame.id!r}"
+        pred = predict(self.calculator, atoms, label=f"{where} with {self.potential.info.spec}")
+        self.calculator_seconds += pred.seconds
+        self.cache.put(frame, pred)
+        return pred
 
 
 class TaskKind(ABC):

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from mlip_bench.data.frames import Frame
 from mlip_bench.data.registry import registered_datasets
-from mlip_bench.engine.evaluate import Prediction, predict
+from mlip_bench.engine.evaluate import Prediction
 from mlip_bench.engine.kinds.base import GroupValues, Outcome, TaskContext, TaskKind
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.errors import EvaluationError
@@ -63,13 +63,12 @@ class RmseKind(TaskKind):
                 continue
             try:
                 where = f"{source}: structure {frame.id!r} with {label}"
-                pred = predict(ctx.calculator, _with_id(frame), label=where)
+                pred = ctx.predict(frame)
                 if "forces" in use and pred.forces_eV_per_A is None:
                     raise EvaluationError(f"{where}: potential returned no forces")
             except EvaluationError as exc:
                 items.append(ItemRecord(frame.id, "failed", str(exc), frame.n_atoms, group))
                 continue
-            ctx.calculator_seconds += pred.seconds
             scored.append(_Scored(frame, pred, group))
         notes = []
         if "energy" not in provides:
@@ -183,8 +182,3 @@ def _stats_dict(prefix: str, unit: str, errors: np.ndarray, scale: float) -> dic
     stats = error_stats(errors, scale=scale)
     return {f"{prefix}_mae_{unit}": stats.mae, f"{prefix}_rmse_{unit}": stats.rmse, f"{prefix}_max_{unit}": stats.max}
 
-
-def _with_id(frame: Frame):  # type: ignore[no-untyped-def]
-    atoms = frame.atoms.copy()
-    atoms.info["id"] = frame.id  # the predictions adapter matches by id
-    return atoms
