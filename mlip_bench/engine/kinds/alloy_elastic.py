@@ -1,0 +1,257 @@
+"""Kind ``elastic_alloy``: elastic moduli of random fcc solid solutions versus composition (paper 000,
+Figs. 4-5): an SQS per composition, then finite-temperature stress-strain
+(:mod:`mlip_bench.properties.md_elastic`), or 0 K relaxation with ``temperature_K: 0``.
+
+The task's single ``structures`` entry is the host lattice (fcc, its element and starting a_A). The
+compositions are a task parameter, one item each, in wt% of the solutes (the host is the balance)::
+
+    compositions:
+      - {id: AlMg10, wt_percent: {Mg: 10}}
+
+Metrics are ``<id>.<value>`` (``AlMg10.B_GPa``). Parameters start from ``preset`` (``quick``: 32-atom
+cells, 300 K, a few ps; ``paper``: 256 atoms, 298 K, 30 ps NPT and 30 ps NVT per strain with 3 fs
+steps, stresses averaged over the last 500 steps) and any parameter named in the task overrides it.
+A composition whose smallest solute would get fewer than ``min_solute_atoms`` atoms uses the smallest
+larger supercell that holds them (3 wt% Zr needs 108 sites for one atom).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from mlip_bench.engine.evaluate import TimedCalculator
+from mlip_bench.engine.kinds.base import Outcome, TaskContext, TaskKind
+from mlip_bench.engine.records import ItemRecord
+from mlip_bench.errors import DataError, EvaluationError, PropertyError, TaskSpecError
+from mlip_bench.properties.md_elastic import MdElasticResult, MdSettings, calc_elastic_md
+from mlip_bench.properties.sqs import SqsResult, atom_counts, generate_sqs, weight_percent
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {
+        "supercell": 2,
+        "temperature_K": 300.0,
+        "timestep_fs": 2.0,
+        "npt_steps": 1000,
+        "nvt_steps": 600,
+        "average_steps": 300,
+        "sqs_steps": 3000,
+    },
+    "paper": {
+        "supercell": 4,
+        "temperature_K": 298.0,
+        "timestep_fs": 3.0,
+        "npt_steps": 10000,
+        "nvt_steps": 10000,
+        "average_steps": 500,
+        "sqs_steps": 20000,
+    },
+}
+_MAX_SUPERCELL = 8
+#: the x axis of the composition plots: wt% of parameter ``x_element`` (Mg by default, as in paper 000)
+_X_LABEL = "solute x_element content (wt%)"
+
+
+@dataclass(frozen=True)
+class Composition:
+    id: str
+    wt_percent: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlloyParameters:
+    """Task parameters after the preset; MD settings are passed on as :class:`MdSettings`."""
+
+    compositions: tuple[Composition, ...]
+    md: MdSettings
+    supercell: int
+    sqs_steps: int
+    sqs_cutoffs_A: tuple[float, ...] = (6.0, 4.5)
+    min_solute_atoms: int = 1
+    x_element: str = "Mg"
+
+    @classmethod
+    def from_task(cls, raw: Mapping[str, Any]) -> AlloyParameters:
+        """Raises TaskSpecError for an unknown preset or parameter, or bad compositions."""
+        preset = str(raw.get("preset", "quick"))
+        if preset not in PRESETS:
+            raise TaskSpecError(f"elastic_alloy: unknown preset {preset!r} (known: {sorted(PRESETS)})")
+        merged = {**PRESETS[preset], **{k: v for k, v in raw.items() if k != "preset"}}
+        md_names = {f.name for f in dataclasses.fields(MdSettings)}
+        own = {f.name for f in dataclasses.fields(cls)} - {"md", "compositions"}
+        unknown = set(merged) - md_names - own - {"compositions"}
+        if unknown:
+            raise TaskSpecError(f"elastic_alloy: unknown parameters {sorted(unknown)}")
+        md = MdSettings(**{k: v for k, v in merged.items() if k in md_names})
+        kwargs = {k: v for k, v in merged.items() if k in own}
+        if "sqs_cutoffs_A" in kwargs:
+            kwargs["sqs_cutoffs_A"] = tuple(float(c) for c in kwargs["sqs_cutoffs_A"])
+        return cls(compositions=_compositions(merged.get("compositions")), md=md, **kwargs)
+
+
+def _compositions(raw: Any) -> tuple[Composition, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise TaskSpecError("elastic_alloy: parameter 'compositions' must be a non-empty list")
+    out = []
+    for entry in raw:
+        if not isinstance(entry, dict) or "id" not in entry or not isinstance(entry.get("wt_percent", {}), dict):
+            raise TaskSpecError(f"elastic_alloy: composition {entry!r} needs an id and a wt_percent mapping")
+        wt = tuple((str(s), float(w)) for s, w in (entry.get("wt_percent") or {}).items())
+        out.append(Composition(str(entry["id"]), wt))
+    ids = [c.id for c in out]
+    if len(set(ids)) != len(ids):
+        raise TaskSpecError(f"elastic_alloy: duplicate composition ids in {ids}")
+    return tuple(out)
+
+
+class AlloyElasticKind(TaskKind):
+    name = "elastic_alloy"
+    needs_dataset = False
+    requires = frozenset({"energy", "forces", "stress"})
+    produces = frozenset(
+        {
+            "C11_GPa",
+            "C12_GPa",
+            "C44_GPa",
+            "B_GPa",
+            "G_GPa",
+            "E_GPa",
+            "nu",
+            "cubic",
+            "host_spacegroup_number",
+            "cell_anisotropy",
+            "a_A",
+            "density_g_per_cm3",
+            "sqs_max_abs_alpha",
+        }
+    )
+    plots: ClassVar[dict[str, tuple[str, str]]] = {
+        "B_vs_x": (_X_LABEL, "bulk modulus B (GPa)"),
+        "G_vs_x": (_X_LABEL, "shear modulus G (GPa)"),
+        "E_vs_x": (_X_LABEL, "Young's modulus E (GPa)"),
+        "nu_vs_x": (_X_LABEL, "Poisson's ratio ν"),
+        "stress_strain": ("strain δ (%)", "stress τ_ii along the stretched axis (GPa)"),
+    }
+
+    def run(self, ctx: TaskContext) -> Outcome:
+        params = AlloyParameters.from_task(ctx.task.parameters)
+        if len(ctx.task.structures) != 1 or ctx.task.structures[0].crystal != "fcc":
+            raise TaskSpecError(f"{ctx.task.id}: elastic_alloy needs exactly one fcc host structure")
+        host = ctx.task.structures[0]
+        cells = {c.id: _supercell(dict(c.wt_percent), host.element, params) for c in params.compositions}
+        items: list[ItemRecord] = []
+        values: dict[str, float] = {}
+        for comp in params.compositions:
+            item = self._item(comp, *cells[comp.id], host.element, host.a_A, params, ctx)
+            items.append(item)
+            values |= {f"{comp.id}.{k}": v for k, v in item.values.items()}
+        return Outcome(values=values, items=tuple(items), n_scored=sum(i.status == "ok" for i in items))
+
+    def _item(
+        self,
+        comp: Composition,
+        repeat: int,
+        counts: dict[str, int],
+        host: str,
+        a_A: float,
+        params: AlloyParameters,
+        ctx: TaskContext,
+    ) -> ItemRecord:
+        n_atoms = sum(counts.values())
+        missing = ctx.potential.info.unsupported([s for s, n in counts.items() if n > 0])
+        if missing:
+            return ItemRecord(comp.id, "skipped", f"elements {sorted(missing)} not supported", n_atoms)
+        calc = TimedCalculator(ctx.calculator, label=f"{comp.id} with {ctx.potential.info.spec}")
+        try:
+            sqs = generate_sqs(
+                counts,
+                a_A=a_A,
+                repeat=repeat,
+                cutoffs_A=params.sqs_cutoffs_A,
+                n_steps=params.sqs_steps,
+                seed=params.md.seed,
+            )
+            result = calc_elastic_md(sqs.atoms, calc, settings=params.md, host=host)
+        except (PropertyError, EvaluationError) as exc:
+            return ItemRecord(comp.id, "failed", str(exc), n_atoms)
+        finally:
+            ctx.calculator_seconds += calc.seconds
+        scalars, arrays = _record(result, sqs, repeat, params.x_element)
+        scalars["potential_calls"] = float(calc.calls)
+        # the series of paper 000 Figs. 4-5: same other solutes, x_element varying
+        others = ", ".join(f"{s} {w:g} wt%" for s, w in comp.wt_percent if s != params.x_element and w > 0)
+        if not scalars["cubic"]:
+            ctx.notes.append(
+                f"{ctx.potential.info.name}, {comp.id}: averaged cell is {result.lattice_system} at relative "
+                f"tolerance {params.md.cell_tolerance} (anisotropy {result.cell_anisotropy:.3f}); "
+                "moduli are cubic averages"
+            )
+        return ItemRecord(comp.id, "ok", "", n_atoms, f"other solutes: {others or 'none'}", scalars, arrays)
+
+
+def _supercell(wt: dict[str, float], host: str, params: AlloyParameters) -> tuple[int, dict[str, int]]:
+    """Smallest repeat >= params.supercell giving each solute at least min_solute_atoms atoms.
+
+    Raises TaskSpecError for a bad composition or one too dilute for the largest supercell."""
+    for repeat in range(params.supercell, _MAX_SUPERCELL + 1):
+        try:
+            counts = atom_counts(wt, 4 * repeat**3, host=host)
+        except DataError as exc:
+            raise TaskSpecError(f"elastic_alloy: {exc}") from exc
+        if all(counts.get(s, 0) >= params.min_solute_atoms for s, w in wt.items() if w > 0):
+            return repeat, counts
+    raise TaskSpecError(f"elastic_alloy: {wt} wt% needs over {4 * _MAX_SUPERCELL**3} sites for every solute")
+
+
+def _record(
+    result: MdElasticResult, sqs: SqsResult, repeat: int, x_element: str
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    m, u = result.moduli, result.moduli_std
+    scalars: dict[str, float] = {
+        "C11_GPa": result.C11_GPa,
+        "C12_GPa": result.C12_GPa,
+        "C44_GPa": result.C44_GPa,
+        "C11_std_GPa": result.C11_std_GPa,
+        "C12_std_GPa": result.C12_std_GPa,
+        "C44_std_GPa": result.C44_std_GPa,
+    }
+    for field in dataclasses.fields(m):
+        scalars[field.name] = getattr(m, field.name)
+        scalars[field.name.replace("_GPa", "_std_GPa") if "GPa" in field.name else "nu_std"] = getattr(u, field.name)
+    actual = weight_percent(dict(sqs.counts))
+    scalars |= {
+        "temperature_K": result.temperature_K,
+        "born_stable": float(result.born_stable),
+        "cubic": float(result.lattice_system == "cubic"),
+        "host_spacegroup_number": float(result.host_spacegroup_number),
+        "cell_anisotropy": result.cell_anisotropy,
+        "a_A": sum(result.cell_lengths_A) / 3 / repeat,
+        "volume_A3_per_atom": result.volume_A3_per_atom,
+        "density_g_per_cm3": result.density_g_per_cm3,
+        "consistency_max_rel_diff": result.consistency_max_rel_diff,
+        "refined": float(result.refined),
+        "stress_sem_max_GPa": result.stress_sem_max_GPa,
+        "relax_converged": float(result.relax_converged),
+        "md_steps": float(result.md_steps),
+        "sqs_max_abs_alpha": sqs.max_abs_alpha,
+        **{f"{s}_wt_percent": w for s, w in actual.items()},
+    }
+    x = [actual.get(x_element, 0.0)]
+    arrays = {
+        "B_vs_x:x": x,
+        "B_vs_x:y": [m.B_GPa],
+        "G_vs_x:x": x,
+        "G_vs_x:y": [m.G_GPa],
+        "E_vs_x:x": x,
+        "E_vs_x:y": [m.E_GPa],
+        "nu_vs_x:x": x,
+        "nu_vs_x:y": [m.nu],
+        "stress_strain:x": list(result.strains_percent),
+        "stress_strain:y": list(result.axial_stress_GPa),
+        "C_raw_GPa": [v for row in result.C_raw_GPa for v in row],
+        "cell_lengths_A": list(result.cell_lengths_A),
+        "cell_angles_deg": list(result.cell_angles_deg),
+    }
+    return scalars, arrays

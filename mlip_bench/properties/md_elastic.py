@@ -1,0 +1,295 @@
+"""Finite-temperature elastic constants of a cubic (disordered) crystal by stress-strain MD, after
+paper 000 (Sec. 2.3 and 3.3).
+
+Protocol at ``temperature_K > 0``:
+
+1. relax ions and cell at 0 K (a start near the equilibrium volume);
+2. NPT for ``npt_steps`` (ASE ``Inhomogeneous_NPTBerendsen``: each cell axis follows its own stress,
+   so a non-cubic drift can show); cell and scaled positions are averaged over the last
+   ``average_steps``;
+3. the last NPT frame, put into the averaged cell, is deformed by the paper's three strains
+   eps_i = eps_{i+3} = delta (Voigt, engineering shear; i = 1, 2, 3) for each delta, and each strained
+   cell runs NVT (Langevin, friction 10 / ps as in the paper) for ``nvt_steps``; the stress, with its
+   kinetic term, is averaged over the last ``average_steps``. delta = 0 is one run shared by the three;
+4. least-squares slopes, cubic averaging (Eq. 5), Voigt-Reuss-Hill moduli and their propagated
+   uncertainties come from :mod:`mlip_bench.properties.elastic`; delta1 is checked against delta2 and
+   refined with +/-0.25, +/-0.75 % when they differ by more than ``tolerance``, as there.
+
+At ``temperature_K = 0`` the MD is replaced by relaxation: cell in step 1, ions at each strain.
+
+Each deformation gives C_k1..C_k3 (k = 1..3) and one shear constant; the other entries are assumed
+zero, which holds for a cubic crystal only, so the result is always averaged as cubic. The symmetry
+check says whether that holds: spglib on the averaged cell alone (its lattice system, tolerance
+``cell_tolerance`` times the mean cell length) and on the averaged positions with every atom made the
+host species (fcc kept: Fm-3m, number 225) at ``symprec_A``; the latter must exceed the static
+displacements around solutes (about 0.1 Å next to Mg with the MEAM), hence 0.2 Å.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms, units
+from ase.constraints import FixCom
+from ase.md.langevin import Langevin
+from ase.md.md import MolecularDynamics
+from ase.md.nptberendsen import Inhomogeneous_NPTBerendsen
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+
+from mlip_bench.errors import PropertyError
+from mlip_bench.properties.elastic import (
+    CONSISTENCY_TOLERANCE,
+    DELTA1_PERCENT,
+    DELTA2_PERCENT,
+    REFINE_PERCENT,
+    Moduli,
+    crystal_system,
+    fit_stiffness,
+    moduli,
+    moduli_uncertainty,
+    symmetrize,
+    voigt_strain,
+)
+from mlip_bench.properties.relax import relax
+from mlip_bench.units import EV_PER_A3_TO_GPA
+
+AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
+
+
+@dataclass(frozen=True, kw_only=True)
+class MdSettings:
+    """Simulation settings; times in fs, pressure in GPa (1 bar = 1e-4 GPa)."""
+
+    temperature_K: float = 300.0
+    pressure_GPa: float = 1e-4
+    timestep_fs: float = 2.0
+    npt_steps: int = 1000
+    nvt_steps: int = 600
+    average_steps: int = 300
+    friction_per_fs: float = 0.01
+    taut_fs: float = 100.0
+    taup_fs: float = 500.0
+    compressibility_per_GPa: float = 1.0 / 76.0
+    seed: int = 0
+    fmax_eV_per_A: float = 1e-3
+    tolerance: float = CONSISTENCY_TOLERANCE
+    symprec_A: float = 0.2
+    cell_tolerance: float = 0.005
+
+
+@dataclass(frozen=True)
+class MdElasticResult:
+    """Cubic constants (GPa) with standard errors, moduli, and the checks. `C_raw_GPa` is 6x6 with
+    NaN where the three deformations determine nothing. `axial_stress_GPa[m]` is the mean over the
+    three deformations of tau_ii (the stretched axis) at `strains_percent[m]`."""
+
+    temperature_K: float
+    C11_GPa: float
+    C12_GPa: float
+    C44_GPa: float
+    C11_std_GPa: float
+    C12_std_GPa: float
+    C44_std_GPa: float
+    C_raw_GPa: tuple[tuple[float, ...], ...]
+    moduli: Moduli
+    moduli_std: Moduli
+    born_stable: bool
+    strains_percent: tuple[float, ...]
+    axial_stress_GPa: tuple[float, ...]
+    consistency_max_rel_diff: float
+    refined: bool
+    stress_sem_max_GPa: float
+    cell_lengths_A: tuple[float, float, float]
+    cell_angles_deg: tuple[float, float, float]
+    cell_anisotropy: float
+    lattice_system: str
+    host_spacegroup: str
+    host_spacegroup_number: int
+    volume_A3_per_atom: float
+    density_g_per_cm3: float
+    relax_converged: bool
+    md_steps: int
+
+
+def paper_strain(pattern: int, delta: float) -> np.ndarray:
+    """3x3 strain of the paper's deformation `pattern` (0..2): eps_i = eps_{i+3} = delta (Voigt)."""
+    return voigt_strain(pattern, delta) + voigt_strain(pattern + 3, delta)
+
+
+@dataclass(frozen=True)
+class _Sample:
+    stress_GPa: np.ndarray  # (6,) Voigt
+    sem_GPa: np.ndarray  # (6,) standard error of the time average (0 at 0 K)
+    converged: bool
+    steps: int
+
+
+@dataclass(frozen=True)
+class _Reference:
+    atoms: Atoms  # start of every strained run (MD: last NPT frame in the mean cell, with momenta)
+    mean: Atoms  # mean cell and mean scaled positions
+    converged: bool
+    steps: int
+
+
+def calc_elastic_md(atoms: Atoms, calc: object, *, settings: MdSettings, host: str = "Al") -> MdElasticResult:
+    """Elastic constants of `atoms` (cubic supercell, axes along x, y, z) at ``settings.temperature_K``.
+
+    Raises PropertyError when the stiffness matrix is singular or the settings are inconsistent.
+    """
+    if settings.temperature_K > 0 and not 0 < settings.average_steps <= min(settings.npt_steps, settings.nvt_steps):
+        raise PropertyError("average_steps must be positive and at most npt_steps and nvt_steps")
+    relaxed = relax(atoms, calc, cell=True, fmax_eV_per_A=settings.fmax_eV_per_A)
+    if settings.temperature_K > 0:
+        ref = _equilibrate(relaxed.atoms, calc, settings)
+    else:
+        ref = _Reference(relaxed.atoms, relaxed.atoms.copy(), relaxed.converged, 0)
+    sample = _md_sample if settings.temperature_K > 0 else _relaxed_sample
+    cache: dict[float, list[_Sample]] = {}
+
+    def measure(percents: tuple[float, ...]) -> None:
+        for p in percents:
+            if p in cache:
+                continue
+            if p == 0:
+                cache[p] = [sample(ref.atoms, calc, np.zeros((3, 3)), settings, 0)] * 3
+                continue
+            run = 1 + 3 * len(cache)
+            cache[p] = [sample(ref.atoms, calc, paper_strain(i, p / 100), settings, run + i) for i in range(3)]
+
+    measure(DELTA1_PERCENT)
+    raw, c1, err = _fit(cache, DELTA1_PERCENT)
+    _, c2, _ = _fit(cache, DELTA2_PERCENT)
+    rel = max(abs(c1[i, j] - c2[i, j]) / abs(c1[i, j]) for i, j in ((0, 0), (0, 1), (3, 3)))
+    used: tuple[float, ...] = DELTA1_PERCENT
+    if rel > settings.tolerance:
+        measure(REFINE_PERCENT)
+        used = tuple(sorted(DELTA1_PERCENT + REFINE_PERCENT))
+        raw, c1, err = _fit(cache, used)
+    try:
+        mod, mod_u = moduli(c1), moduli_uncertainty(c1, err, "cubic")
+    except np.linalg.LinAlgError as exc:
+        raise PropertyError(f"stiffness matrix is singular: {exc}") from exc
+    samples = [s for p in used for s in cache[p]]
+    lengths, angles = ref.mean.cell.cellpar()[:3], ref.mean.cell.cellpar()[3:]
+    lattice, _ = crystal_system(
+        Atoms(host, cell=ref.mean.cell, pbc=True), symprec=settings.cell_tolerance * float(np.mean(lengths))
+    )
+    host_atoms = Atoms([host] * len(ref.mean), cell=ref.mean.cell, scaled_positions=ref.mean.get_scaled_positions())
+    _, spacegroup = crystal_system(host_atoms, symprec=settings.symprec_A)
+    volume = ref.mean.get_volume()
+    return MdElasticResult(
+        temperature_K=settings.temperature_K,
+        C11_GPa=float(c1[0, 0]),
+        C12_GPa=float(c1[0, 1]),
+        C44_GPa=float(c1[3, 3]),
+        C11_std_GPa=float(err[0, 0]),
+        C12_std_GPa=float(err[0, 1]),
+        C44_std_GPa=float(err[3, 3]),
+        C_raw_GPa=tuple(tuple(float(v) for v in row) for row in raw),
+        moduli=mod,
+        moduli_std=mod_u,
+        born_stable=bool(np.all(np.linalg.eigvalsh(c1) > 0)),
+        strains_percent=used,
+        axial_stress_GPa=tuple(float(np.mean([cache[p][i].stress_GPa[i] for i in range(3)])) for p in used),
+        consistency_max_rel_diff=float(rel),
+        refined=used != DELTA1_PERCENT,
+        stress_sem_max_GPa=float(max(np.max(s.sem_GPa) for s in samples)),
+        cell_lengths_A=(float(lengths[0]), float(lengths[1]), float(lengths[2])),
+        cell_angles_deg=(float(angles[0]), float(angles[1]), float(angles[2])),
+        cell_anisotropy=float(max(np.ptp(lengths) / np.mean(lengths), np.max(np.abs(np.radians(angles - 90))))),
+        lattice_system=lattice,
+        host_spacegroup=spacegroup,
+        host_spacegroup_number=int(spacegroup.rsplit("(", 1)[-1].rstrip(")")) if "(" in spacegroup else 1,
+        volume_A3_per_atom=float(volume / len(ref.mean)),
+        density_g_per_cm3=float(np.sum(ref.mean.get_masses()) / volume * AMU_PER_A3_TO_G_PER_CM3),
+        relax_converged=relaxed.converged and ref.converged and all(s.converged for s in samples),
+        md_steps=ref.steps + sum(s.steps for s in {id(s): s for s in samples}.values()),
+    )
+
+
+def _fit(cache: dict[float, list[_Sample]], percents: tuple[float, ...]) -> tuple[np.ndarray, ...]:
+    """(raw c with NaN where undetermined, cubic-averaged C, its standard errors), all (6, 6) GPa."""
+    strains = np.array(percents) / 100
+    stresses = np.array([[cache[p][i].stress_GPa for p in percents] for i in range(3)])  # (3, n, 6)
+    # column i and i+3 both see deformation i: for a cubic crystal its normal stresses give C_ki and
+    # its shear stress tau_{i+3} gives C_{i+3,i+3}, the entries symmetrize() reads
+    c, se = fit_stiffness(strains, np.concatenate([stresses, stresses]))
+    sym, err = symmetrize(c, se, "cubic")
+    raw = np.full((6, 6), np.nan)
+    raw[:3, :3] = c[:3, :3]
+    for i in range(3, 6):
+        raw[i, i] = c[i, i]
+    return raw, sym, err
+
+
+def _relaxed_sample(start: Atoms, calc: object, eps: np.ndarray, settings: MdSettings, run: int) -> _Sample:
+    work = start.copy()
+    work.set_cell(start.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
+    relaxed = relax(work, calc, cell=False, fmax_eV_per_A=settings.fmax_eV_per_A)
+    relaxed.atoms.calc = calc
+    stress = np.asarray(relaxed.atoms.get_stress(voigt=True)) * EV_PER_A3_TO_GPA
+    return _Sample(stress, np.zeros(6), relaxed.converged, 0)
+
+
+def _md_sample(start: Atoms, calc: object, eps: np.ndarray, settings: MdSettings, run: int) -> _Sample:
+    work = start.copy()  # keeps the momenta of the equilibrated frame
+    work.set_cell(start.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
+    work.calc = calc
+    work.set_constraint(FixCom())  # ASE >= 3.28: Langevin's own fixcm is deprecated (biased sampling)
+    dyn = Langevin(
+        work,
+        settings.timestep_fs * units.fs,
+        temperature_K=settings.temperature_K,
+        friction=settings.friction_per_fs / units.fs,
+        fixcm=False,
+        rng=np.random.default_rng([settings.seed, run]),
+    )
+    series = _run_and_record(
+        dyn, settings.nvt_steps, settings.average_steps, lambda: work.get_stress(voigt=True, include_ideal_gas=True)
+    )
+    stress = np.asarray(series) * EV_PER_A3_TO_GPA
+    return _Sample(stress.mean(axis=0), _block_sem(stress), True, settings.nvt_steps)
+
+
+def _equilibrate(atoms: Atoms, calc: object, settings: MdSettings) -> _Reference:
+    work = atoms.copy()
+    work.calc = calc
+    rng = np.random.default_rng([settings.seed, 0])
+    MaxwellBoltzmannDistribution(work, temperature_K=settings.temperature_K, rng=rng)
+    Stationary(work)
+    dyn = Inhomogeneous_NPTBerendsen(
+        work,
+        settings.timestep_fs * units.fs,
+        temperature_K=settings.temperature_K,
+        pressure_au=settings.pressure_GPa * units.GPa,
+        taut=settings.taut_fs * units.fs,
+        taup=settings.taup_fs * units.fs,
+        compressibility_au=settings.compressibility_per_GPa / units.GPa,
+    )
+    frames = _run_and_record(
+        dyn, settings.npt_steps, settings.average_steps, lambda: (work.cell[:], work.get_scaled_positions(wrap=False))
+    )
+    mean_cell = np.mean([cell for cell, _ in frames], axis=0)
+    mean = Atoms(work.get_chemical_symbols(), cell=mean_cell, pbc=True)
+    mean.set_scaled_positions(np.mean([pos for _, pos in frames], axis=0))
+    start = work.copy()
+    start.set_cell(mean_cell, scale_atoms=True)
+    return _Reference(start, mean, True, settings.npt_steps)
+
+
+def _run_and_record(dyn: MolecularDynamics, steps: int, last: int, observe: Callable[[], object]) -> list:
+    """Run `steps` MD steps and return `observe()` after each of the last `last` steps."""
+    dyn.run(steps - last)
+    record: list = []
+    dyn.attach(lambda: record.append(observe()), interval=1)
+    dyn.run(last)
+    return record[-last:]
+
+
+def _block_sem(series: np.ndarray, n_blocks: int = 5) -> np.ndarray:
+    """Standard error of the time average from `n_blocks` block means (correlated samples)."""
+    blocks = np.array([b.mean(axis=0) for b in np.array_split(series, n_blocks)])
+    return np.asarray(blocks.std(axis=0, ddof=1) / np.sqrt(n_blocks))
