@@ -14,7 +14,7 @@ nox.options.reuse_existing_virtualenvs = True
 
 TORCH = "torch==2.13.0"
 CORE = ".[classical,test]"
-ENV = {"OMP_NUM_THREADS": "1"}
+ENV = {"OMP_NUM_THREADS": "1", "TORCHANI_NO_WARN_EXTENSIONS": "1"}
 
 
 @nox.session
@@ -48,6 +48,12 @@ def models_mace(session: nox.Session) -> None:
     _models(session, "mace", "models and mace")
 
 
+@nox.session(name="models-ani")
+def models_ani(session: nox.Session) -> None:
+    """ANI-Al adapter and the property tasks run with it (torch CPU; model in ../shared/models/ani_al)."""
+    _models(session, "ani", "models and ani and not slow")
+
+
 @nox.session
 def demo(session: nox.Session) -> None:
     """The main job: the default leaderboard into reports/default/ (CHGNet and SevenNet included)."""
@@ -67,13 +73,15 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """pytest-benchmark timings (throughput of adapters and the runner); prints ratios."""
-    session.install("-e", CORE)
+    session.install(TORCH)
+    session.install("-e", ".[classical,test,ani]", TORCH)
     session.run("pytest", "tests/benchmarks", "--benchmark-enable", "--benchmark-only", "-s", *session.posargs, env=ENV)
 
 
 @nox.session
 def science(session: nox.Session) -> None:
-    """Science checks alone (published numbers reproduced) plus any test marked slow."""
-    session.install("-e", CORE)
+    """Science checks alone (published numbers reproduced) plus every test marked slow (ANI-Al included)."""
+    session.install(TORCH)
+    session.install("-e", ".[classical,test,ani]", TORCH)
     session.run("pytest", "tests/test_science.py", *session.posargs, env=ENV)
     session.run("pytest", "-m", "slow", *session.posargs, env=ENV, success_codes=[0, 5])

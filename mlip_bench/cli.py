@@ -186,6 +186,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "data_root", None):
+        # adapters resolve data-relative potential files (and workers inherit the environment)
+        from mlip_bench.paths import DATA_ENV
+
+        os.environ[DATA_ENV] = str(Path(args.data_root).expanduser().absolute())
     try:
         return int(args.func(args))
     except MlipBenchError as exc:

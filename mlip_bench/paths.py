@@ -45,3 +45,16 @@ def resolve_data_root(explicit: str | Path | None = None) -> Path | None:
         if candidate.is_dir():
             return candidate.absolute()
     return None
+
+
+def resolve_input_file(text: str) -> Path:
+    """A user-named file: as given (absolute, or relative to the working directory) when it exists,
+    else relative to the data root, so specs like ``mtp:li_al/mtp/MTP_train.mtp`` work from any
+    checkout. Returns the first candidate when none exists (the caller reports it)."""
+    path = Path(text).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    root = resolve_data_root()
+    if root is not None and (root / path).exists():
+        return root / path
+    return path

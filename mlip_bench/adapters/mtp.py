@@ -1,6 +1,7 @@
 """Moment Tensor Potentials (MLIP-2 ``.mtp`` files) through motep's C-extension engine.
 
-Spec: ``mtp:FILE.mtp`` or ``mtp:FILE.mtp;species=Li,Al``. MLIP-2 files number their species
+Spec: ``mtp:FILE.mtp`` or ``mtp:FILE.mtp;species=Li,Al`` (a relative FILE not found in the working
+directory is looked up under the data root, e.g. ``mtp:li_al/mtp/MTP_train.mtp``). MLIP-2 files number their species
 0, 1, ... without naming them; ``species`` maps those type indices to elements, in order. The
 default, ``Li,Al``, is the mapping of the Li-Al MTPs of paper 001 (types in increasing atomic
 number); any file with another number of species must name its species. A wrong mapping does
@@ -24,6 +25,7 @@ from ase.data import atomic_numbers
 
 from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version, package_version
 from mlip_bench.errors import PotentialError
+from mlip_bench.paths import resolve_input_file
 
 DEFAULT_SPECIES = ("Li", "Al")
 _CITATION = (
@@ -44,9 +46,9 @@ def parse_spec(arg: str) -> tuple[Path, tuple[str, ...] | None]:
         unknown = [s for s in species if s not in atomic_numbers]
         if unknown or len(set(species)) != len(species):
             raise PotentialError(f"mtp:{arg}: species must be distinct element symbols, got {value!r}")
-    path = Path(path_text).expanduser()
+    path = resolve_input_file(path_text)
     if not path.is_file():
-        raise PotentialError(f"mtp:{arg}: MTP file {path} not found")
+        raise PotentialError(f"mtp:{arg}: MTP file {path} not found (relative paths are tried under the data root)")
     return path, species
 
 
