@@ -7,14 +7,21 @@ repeat with delta2 = (-0.5, 0, 0.5) % and, when any independent constant differs
 10 %, add +/-0.25 % and +/-0.75 % and refit on all nine strains. Average by crystal symmetry
 (cubic: paper Eq. 5), then Voigt-Reuss-Hill B and G, Young's modulus E and Poisson's ratio nu
 (Eqs. 6-9, general-symmetry forms), with uncertainties propagated from the slope errors, and
-Born stability (all eigenvalues of C positive). Ions are relaxed at each strain unless
+Born stability (all eigenvalues of C positive, and the named conditions of Mouhat & Coudert,
+PRB 90 (2014) 224104, for cubic and hexagonal crystals). Ions are relaxed at each strain unless
 ``relax_ions=False`` (clamped-ion).
+
+Hexagonal crystals (hcp Mg) are averaged as C11 = C22, C13 = C23, C44 = C55 and
+C66 = (C11 - C12)/2, with the c axis along z. Symmetry averaging is only applied when the
+crystal axes lie along x, y, z (cubic axes, or the hexagonal c axis); otherwise C is only
+made symmetric, since the averaging groups would mix unrelated entries.
 
 Sign convention: ASE stress, tensile-positive, so C = d(stress)/d(strain) is positive.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +40,22 @@ CONSISTENCY_TOLERANCE = 0.10
 _CUBIC_GROUPS = ([(0, 0), (1, 1), (2, 2)], [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)], [(3, 3), (4, 4), (5, 5)])
 _HEX_GROUPS = ([(0, 0), (1, 1)], [(0, 1), (1, 0)], [(0, 2), (1, 2), (2, 0), (2, 1)], [(2, 2)], [(3, 3), (4, 4)])
 
+#: Born stability conditions (each "value > 0") by averaging symmetry, Mouhat & Coudert,
+#: PRB 90 (2014) 224104, Eqs. 11 (cubic) and 14 (hexagonal); positive eigenvalues of C are
+#: checked for every crystal.
+_BORN_CONDITIONS: dict[str, tuple[tuple[str, Callable[[np.ndarray], float]], ...]] = {
+    "cubic": (
+        ("C11 - C12 > 0", lambda c: c[0, 0] - c[0, 1]),
+        ("C11 + 2 C12 > 0", lambda c: c[0, 0] + 2 * c[0, 1]),
+        ("C44 > 0", lambda c: c[3, 3]),
+    ),
+    "hexagonal": (
+        ("C11 > |C12|", lambda c: c[0, 0] - abs(c[0, 1])),
+        ("2 C13^2 < C33 (C11 + C12)", lambda c: c[2, 2] * (c[0, 0] + c[0, 1]) - 2 * c[0, 2] ** 2),
+        ("C44 > 0", lambda c: c[3, 3]),
+    ),
+}
+
 
 @dataclass(frozen=True)
 class Moduli:
@@ -50,7 +73,12 @@ class Moduli:
 
 @dataclass(frozen=True)
 class ElasticResult:
-    """C and its standard errors are 6x6 (GPa, Voigt order); `C_raw_GPa` is before symmetry averaging."""
+    """C and its standard errors are 6x6 (GPa, Voigt order); `C_raw_GPa` is before symmetry averaging.
+
+    `averaging` is the symmetry used to average C ("cubic", "hexagonal", or "none": only
+    (C + C^T)/2); `symmetry_max_rel_dev` is max |C_raw - C| / max |C|, small when the raw fit
+    already has the assumed symmetry; `born_violations` names the failed stability conditions.
+    """
 
     C_GPa: tuple[tuple[float, ...], ...]
     C_std_GPa: tuple[tuple[float, ...], ...]
@@ -67,6 +95,10 @@ class ElasticResult:
     relax_converged: bool
     a_A: float
     volume_A3_per_atom: float
+    c_A: float
+    averaging: str
+    symmetry_max_rel_dev: float
+    born_violations: tuple[str, ...]
 
 
 def crystal_system(atoms: Atoms, symprec: float = 1e-3) -> tuple[str, str]:
@@ -87,6 +119,31 @@ def crystal_system(atoms: Atoms, symprec: float = 1e-3) -> tuple[str, str]:
     )
     system = next(name for top, name in bounds if number <= top)
     return system, f"{data.international} ({number})"
+
+
+def axes_aligned(atoms: Atoms, system: str, symprec: float = 1e-3) -> bool:
+    """Whether the crystal axes that symmetry averaging assumes lie along x, y, z: the cubic
+    axes (cubic), the c axis (hexagonal). Always True for other systems (no averaging)."""
+    if system not in ("cubic", "hexagonal"):
+        return True
+    data = spglib.get_symmetry_dataset((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), symprec=symprec)
+    if data is None:
+        return False
+    # rows of the rotation are the standard axes in our frame; each must be along x, y or z
+    rotation = np.abs(np.asarray(data.std_rotation_matrix))
+    if system == "hexagonal":
+        return bool(np.isclose(rotation[2, 2], 1.0, atol=1e-6))
+    return bool(np.all(np.isclose(rotation, 0.0, atol=1e-6) | np.isclose(rotation, 1.0, atol=1e-6)))
+
+
+def born_violations(c: np.ndarray, averaging: str) -> tuple[str, ...]:
+    """The Born stability conditions that `c` (6x6, GPa) fails; empty when it is stable."""
+    checks = (*_BORN_CONDITIONS.get(averaging, ()), ("all eigenvalues of C > 0", _min_eigenvalue))
+    return tuple(label for label, value in checks if not value(c) > 0)
+
+
+def _min_eigenvalue(c: np.ndarray) -> float:
+    return float(np.linalg.eigvalsh((c + c.T) / 2).min())
 
 
 def voigt_strain(component: int, delta: float) -> np.ndarray:
@@ -227,6 +284,7 @@ def calc_elastic(
     start = relaxed.atoms if relaxed else atoms.copy()
     converged = [relaxed.converged if relaxed else True]
     system, spacegroup = crystal_system(start)
+    averaging = system if system in ("cubic", "hexagonal") and axes_aligned(start, system) else "none"
     cache: dict[float, np.ndarray] = {}
 
     def measure(percents: tuple[float, ...]) -> None:
@@ -237,27 +295,28 @@ def calc_elastic(
                 converged.extend(ok for _, ok in pairs)
 
     measure(DELTA1_PERCENT)
-    raw, c1, err = _fit_set(cache, DELTA1_PERCENT, system)
-    _, c2, _ = _fit_set(cache, DELTA2_PERCENT, system)
+    raw, c1, err = _fit_set(cache, DELTA1_PERCENT, averaging)
+    _, c2, _ = _fit_set(cache, DELTA2_PERCENT, averaging)
     significant = np.abs(c1) > 0.05 * np.abs(c1).max()
     rel = float(np.max(np.abs(c1 - c2)[significant] / np.abs(c1)[significant])) if significant.any() else 0.0
     used: tuple[float, ...] = DELTA1_PERCENT
     if rel > tolerance:
         measure(REFINE_PERCENT)
         used = tuple(sorted(DELTA1_PERCENT + REFINE_PERCENT))
-        raw, c1, err = _fit_set(cache, used, system)
+        raw, c1, err = _fit_set(cache, used, averaging)
     try:
         mod = moduli(c1)
-        mod_u = moduli_uncertainty(c1, err, system)
+        mod_u = moduli_uncertainty(c1, err, averaging)
     except np.linalg.LinAlgError as exc:
         raise PropertyError(f"stiffness matrix is singular: {exc}") from exc
+    violations = born_violations(c1, averaging)
     return ElasticResult(
         C_GPa=_rows(c1),
         C_std_GPa=_rows(err),
         C_raw_GPa=_rows(raw),
         moduli=mod,
         moduli_std=mod_u,
-        born_stable=bool(np.all(np.linalg.eigvalsh((c1 + c1.T) / 2) > 0)),
+        born_stable=not violations,
         spacegroup=spacegroup,
         crystal_system=system,
         strains_percent=used,
@@ -267,6 +326,10 @@ def calc_elastic(
         relax_converged=all(converged),
         a_A=float(start.cell.lengths()[0]),
         volume_A3_per_atom=float(start.get_volume() / len(start)),
+        c_A=float(start.cell.lengths()[2]),
+        averaging=averaging,
+        symmetry_max_rel_dev=float(np.abs(raw - c1).max() / np.abs(c1).max()),
+        born_violations=violations,
     )
 
 

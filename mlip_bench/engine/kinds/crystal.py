@@ -108,6 +108,8 @@ class ElasticKind(CrystalKind):
             "consistency_max_rel_diff",
             "refined",
             "a_A",
+            "c_A",
+            "symmetry_max_rel_dev",
         }
     )
 
@@ -138,16 +140,23 @@ class ElasticKind(CrystalKind):
             "refined": float(result.refined),
             "relax_converged": float(result.relax_converged),
             "a_A": result.a_A,
+            "c_A": result.c_A,
             "volume_A3_per_atom": result.volume_A3_per_atom,
+            "symmetry_max_rel_dev": result.symmetry_max_rel_dev,
         }
         arrays = {
             "C_GPa": [v for row in c for v in row],
             "C_raw_GPa": [v for row in result.C_raw_GPa for v in row],
             "strains_percent": list(result.strains_percent),
         }
+        who = f"{ctx.potential.info.name}, {atoms.get_chemical_formula()}"
+        if result.averaging == "none" and result.crystal_system in ("cubic", "hexagonal"):
+            ctx.notes.append(f"{who}: {result.crystal_system} axes not along x, y, z: C not symmetry-averaged")
+        if result.born_violations:
+            ctx.notes.append(f"{who}: Born stability fails: {'; '.join(result.born_violations)}")
         if result.refined:
             ctx.notes.append(
-                f"{ctx.potential.info.name}, {atoms.get_chemical_formula()}: delta1 and delta2 fits differ by "
+                f"{who}: delta1 and delta2 fits differ by "
                 f"{result.consistency_max_rel_diff:.0%} (> tolerance): refined with +/-0.25 % and +/-0.75 %"
             )
         return scalars, arrays
