@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
+from mlip_bench.engine.kinds.base import Outcome, TaskContext, TaskKind
 from mlip_bench.engine.records import (
     Counts,
     DatasetRecord,
@@ -22,7 +25,7 @@ from mlip_bench.engine.records import (
 )
 from mlip_bench.reports import html as html_report
 from mlip_bench.reports.html import MAX_PARITY_POINTS, write_html
-from mlip_bench.reports.leaderboard import build_tables
+from mlip_bench.reports.leaderboard import Column, Table, TableCell, TableRow, build_tables
 
 EVIL = "<script>alert(1)</script>"
 ENV = Environment("3.11", "Linux", "0.1.0", {"numpy": "2.0"}, "1", 2)
@@ -219,3 +222,218 @@ def test_real_records_render(tmp_path: Path) -> None:
     assert all(r.status == "ok" for r in records), [r.message for r in records]
     text = write_html(build_tables(records), tmp_path / "x.html", title="real").read_text()
     assert text.count("Plotly.newPlot(") == 2 and "asap3" in text and "★" in text
+
+
+# --- curves declared by a kind (``plots``), alloy figures of paper 001, score tables ---
+
+EVIL_ESC = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+class _CurveKind(TaskKind):
+    """A kind that only declares curves (the HTML report reads `plots` from the registry)."""
+
+    name = "curves_for_test"
+    needs_dataset = False
+    produces = frozenset()
+    plots: ClassVar[dict[str, tuple[str, str]]] = {
+        "cold": ("volume (Å³/atom)", "<100> energy (meV/atom)"),
+        "B_vs_x": ("Mg (wt%)", "B (GPa)"),
+        "declared_but_absent": ("x", "y"),
+    }
+
+    def run(self, ctx: TaskContext) -> Outcome:
+        raise NotImplementedError
+
+
+@pytest.fixture
+def curve_kind(monkeypatch: pytest.MonkeyPatch) -> str:
+    from mlip_bench.engine.kinds import KINDS
+
+    monkeypatch.setitem(KINDS, _CurveKind.name, _CurveKind())
+    return _CurveKind.name
+
+
+def _curve_records(kind: str) -> list[ResultRecord]:
+    volumes = [14.0, 15.0, 16.0, 17.0]
+    ref = {"cold:x_ref": [14.0, 16.0, 18.0], "cold:y_ref": [40.0, 0.0, 30.0]}
+    out = []
+    for spec, shift in (("eam", 1.0), ("emt", 2.0)):
+        cold = {"cold:x": volumes, "cold:y": [shift * (v - 16.0) ** 2 for v in volumes]}
+        band = {"extra:x": [0.0, 1.0, math.nan, 0.0, 1.0], "extra:y": [0.0, 2.0, math.nan, 1.0, 3.0]}
+        items = [
+            ItemRecord("fcc", "ok", arrays=cold | ref | band),
+            ItemRecord(EVIL, "ok", arrays=cold),
+            ItemRecord("broken", "failed", reason="boom", arrays=cold),
+        ]
+        for wt in (3.0, 0.0, 6.0):  # one point per composition, out of order
+            arrays = {
+                "B_vs_x:x": [wt],
+                "B_vs_x:y": [76.0 - shift * wt],
+                "B_vs_x:x_ref": [wt],
+                "B_vs_x:y_ref": [77 - wt],
+            }
+            items.append(ItemRecord(f"Al-{wt:g}Mg", "ok", arrays=arrays))
+        out.append(_record("curves", kind, spec, items=tuple(items)))
+    return out
+
+
+def test_declared_curves_one_figure_each(curve_kind: str) -> None:
+    (table,) = build_tables(_curve_records(curve_kind))
+    cold, moduli, extra = html_report._figures(table)  # declared order, then undeclared; absent ones skipped
+    assert cold.layout.title.text == "cold" and cold.layout.xaxis.title.text == "volume (Å³/atom)"
+    assert cold.layout.yaxis.title.text == "&lt;100&gt; energy (meV/atom)"
+    names = [t.name for t in cold.data]
+    assert names == ["EAM (fcc)", f"EAM ({EVIL_ESC})", "EMT (fcc)", f"EMT ({EVIL_ESC})", "reference"]
+    assert cold.data[0].line.color == cold.data[1].line.color != cold.data[2].line.color  # colour per potential
+    assert cold.data[-1].line.dash == "dash" and cold.data[-1].line.color == "black"
+    assert list(cold.data[2].y) == [8.0, 2.0, 0.0, 2.0]
+    # single-point curves of several items are one line per potential, sorted by composition
+    assert [t.name for t in moduli.data] == ["EAM", "EMT", "reference"]
+    assert list(moduli.data[1].x) == [0.0, 3.0, 6.0] and list(moduli.data[1].y) == [76.0, 70.0, 64.0]
+    assert list(moduli.data[1].text) == ["Al-0Mg", "Al-3Mg", "Al-6Mg"]
+    assert list(moduli.data[2].y) == [77.0, 74.0, 71.0]
+    assert extra.layout.title.text == "extra" and [t.name for t in extra.data] == ["EAM", "EMT"]
+
+
+def _group(name: str, metrics: dict[str, float], **kwargs: Any) -> GroupMetrics:
+    return GroupMetrics(name, 3, tuple(MetricValue(k, v, "", "none") for k, v in metrics.items()), **kwargs)
+
+
+#: phase label -> (lattice, composition)
+PHASES = {"bcc-Li": ("bcc", "Li"), "Fd3m-org": ("Fd3m", "LiAl"), "Pm3m-org": ("Pm3m", "LiAl3"), EVIL: ("fcc", "Al")}
+
+
+def _alloy_records() -> list[ResultRecord]:
+    out = []
+    for spec, scale in (("mtp-a", 1.0), ("mtp-b", 2.0)):
+        rmse = tuple(
+            _group(g, {"energy_rmse_meV_per_atom": scale * (i + 1)}, labels={"lattice": lat, "composition": comp})
+            for i, (g, (lat, comp)) in enumerate(PHASES.items())
+        )
+        ranking = tuple(
+            _group(g, {"ranking_error_rate": 0.1 * scale * i}, arrays={"mismatched_dE_ref_meV_per_atom": [scale] * i})
+            for i, g in enumerate(PHASES)
+        )
+        lec = tuple(
+            _group(g, {"lec_dE_ref_meV_per_atom": scale * i}, labels={"lec_ref": f"{g}/1", "lec_pred": f"{g}/{i}"})
+            for i, g in enumerate(PHASES)
+        )
+        ground = tuple(
+            _group(c, {"gp_correct": float(ok)}, labels={"ground_phase_ref": "bcc", "ground_phase_pred": pred})
+            for c, ok, pred in (("LiAl3", True, "bcc"), ("LiAl", scale == 1.0, "bcc" if scale == 1.0 else EVIL))
+        )
+        # x, E_f reference, E_f predicted, stable by the reference, stable by the potential
+        hull_points = (
+            (0.0, 0.0, 0.0, "True", "True"),
+            (0.5, -100.0, -90.0, "True", "True"),
+            (0.75, -60.0, -70.0, "False", "True"),
+            (1.0, 0.0, 0.0, "True", "True"),
+        )
+        hull = tuple(
+            _group(
+                name,
+                {"x": x, "ef_ref_meV_per_atom": ref, "ef_pred_meV_per_atom": pred * scale},
+                labels={"stable_ref": sr, "stable_pred": sp},
+            )
+            for name, (x, ref, pred, sr, sp) in zip(("Li", "LiAl", "LiAl3", "Al"), hull_points, strict=True)
+        )
+        transition = tuple(
+            _group(
+                f"{x:06.2f}%",
+                {
+                    "x_percent": x,
+                    "ef_a_ref_meV_per_atom": -10.0 + x / 5,
+                    "ef_b_ref_meV_per_atom": 0.0,
+                    "ef_a_pred_meV_per_atom": -10.0 * scale + x / 5,
+                    "ef_b_pred_meV_per_atom": 1.0,
+                },
+            )
+            for x in (75.0, 50.0, 62.5)
+        )
+        for task, kind, groups in (
+            ("li-al-phase-rmse", "phase_rmse", rmse),
+            ("li-al-ranking", "ranking", ranking),
+            ("li-al-lec", "lec", lec),
+            ("li-al-ground-phase", "ground_phase", ground),
+            ("li-al-convex-hull", "convex_hull", hull),
+            ("li-al-bcc-fcc", "phase_transition", transition),
+        ):
+            out.append(_record(task, kind, spec, groups=groups))
+    return out
+
+
+def _alloy_tables() -> dict[str, Any]:
+    return {t.task_id: t for t in build_tables(_alloy_records())}
+
+
+def test_phase_rmse_heat_map_per_potential() -> None:
+    (fig,) = html_report._figures(_alloy_tables()["li-al-phase-rmse"])
+    a, b = fig.data
+    assert list(a.x) == ["Fd3m", "Pm3m", "bcc", "fcc"]
+    assert list(a.y) == ["Li", "LiAl", "LiAl3", "Al"]  # by Al fraction
+    assert a.z[3][3] == 4.0 and b.z[3][3] == 8.0 and math.isnan(a.z[0][0])  # fcc-Al; no Fd3m-Li phase
+    assert a.text[3][3] == EVIL_ESC
+    assert a.visible is True and b.visible is False
+    assert (a.zmin, a.zmax, b.zmax) == (0.0, 4.0, 8.0)  # colour scale per potential
+    buttons = fig.layout.updatemenus[0].buttons
+    assert [x.label for x in buttons] == ["MTP-A", "MTP-B"]
+    assert list(buttons[1].args[0]["visible"]) == [False, True]
+    assert fig.layout.title.text == "Energy RMSE per phase (lattice × composition): MTP-A"
+
+
+def test_ranking_lec_and_ground_phase_figures() -> None:
+    tables = _alloy_tables()
+    bars, box = html_report._figures(tables["li-al-ranking"])
+    assert [t.name for t in bars.data] == ["MTP-A", "MTP-B"]
+    assert list(bars.data[0].x) == ["bcc-Li", "Fd3m-org", "Pm3m-org", EVIL_ESC]
+    assert list(bars.data[1].y) == pytest.approx([0.0, 0.2, 0.4, 0.6])
+    assert list(box.data[1].y) == [2.0] * 6  # pooled over phases: 0 + 1 + 2 + 3 pairs
+    (lec,) = html_report._figures(tables["li-al-lec"])
+    assert list(lec.data[1].y) == [0.0, 2.0, 4.0, 6.0]
+    html_report._figure_html(lec, 1)
+    assert lec.layout.legend.x == 1.02 and lec.layout.legend.orientation == "v"  # kept beside the phase names
+    assert lec.data[0].text[3] == f"reference LEC {EVIL_ESC}/1, predicted {EVIL_ESC}/3"
+    (gp,) = html_report._figures(tables["li-al-ground-phase"])
+    assert list(gp.data[0].x) == ["MTP-A", "MTP-B"] and list(gp.data[0].y) == ["LiAl", "LiAl3"]
+    assert [list(row) for row in gp.data[0].z] == [[1.0, 0.0], [1.0, 1.0]]
+    assert list(gp.data[0].text[0]) == ["bcc", EVIL_ESC] and list(gp.data[0].customdata[0]) == ["bcc", "bcc"]
+
+
+def test_convex_hull_and_transition_figures() -> None:
+    tables = _alloy_tables()
+    (hull,) = html_report._figures(tables["li-al-convex-hull"])
+    names = [t.name for t in hull.data]
+    assert names == [n for p in ("MTP-A", "MTP-B") for n in ("reference", "reference hull", p, f"{p} hull")]
+    ref_hull, pred_hull = hull.data[1], hull.data[3]
+    assert list(ref_hull.x) == [0.0, 0.5, 1.0] and list(ref_hull.y) == [0.0, -100.0, 0.0]
+    assert list(pred_hull.x) == [0.0, 0.5, 0.75, 1.0] and list(pred_hull.y) == [0.0, -90.0, -70.0, 0.0]
+    assert hull.data[0].marker.color != hull.data[2].marker.color and hull.data[2].marker.symbol == "x"
+    assert [t.visible for t in hull.data] == [True] * 4 + [False] * 4
+    (transition,) = html_report._figures(tables["li-al-bcc-fcc"])
+    assert [t.name for t in transition.data] == ["reference", "MTP-A", "MTP-B"]
+    ref, _, b = transition.data
+    assert list(ref.x) == [50.0, 62.5, 75.0] and list(ref.y) == pytest.approx([0.0, 2.5, 5.0])  # crosses at 50 %
+    assert list(b.y) == pytest.approx([-11.0, -8.5, -6.0]) and b.line.dash == "dash"
+    assert transition.layout.shapes[0].y0 == 0.0  # the zero line
+
+
+def _score_table() -> Table:
+    row = TableRow(f"pot {EVIL}", "mtp:x", "ok", "", (TableCell(1.5, "1.500", True),), "", 0.0)
+    return Table("li-al-validation-score", f"Score {EVIL}", (Column("V", "V", "", "lower", None, ""),), (row,), (), ())
+
+
+def test_score_table_without_records_renders(tmp_path: Path) -> None:
+    assert html_report._figures(_score_table()) == []
+    text = write_html([_score_table()], tmp_path / "score.html", title="scores").read_text()
+    assert f"Score {EVIL_ESC}" in text and "★ 1.500" in text and EVIL not in text
+    assert "Plotly.newPlot(" not in text and "<h3>Potentials</h3>" not in text
+
+
+def test_alloy_and_curve_page_is_escaped(tmp_path: Path, curve_kind: str) -> None:
+    tables = [*build_tables(_alloy_records() + _curve_records(curve_kind)), _score_table()]
+    text = write_html(tables, tmp_path / "alloy.html", title="li-al").read_text()
+    assert EVIL not in text and "alert(1)</script>" not in text
+    # heat map, ranking bars and box, LEC, ground phase, hull, transition; 3 curve figures; no score figures
+    assert text.count("Plotly.newPlot(") == 7 + 3
+    for title in ("Rate of ranking errors per phase", "Convex hull: MTP-A", "Ground phase per composition"):
+        assert title in text

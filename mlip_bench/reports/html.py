@@ -1,14 +1,15 @@
 """The leaderboard as one self-contained HTML page: a table per task (best cells starred, status
 messages for rows that could not be scored), plotly figures where a picture says more than a
-number (parity, per-group errors, E(V) curves, elastic constants against experiment) and a
-provenance footer (datasets, potentials, environment, literature). Works offline: plotly.js is
-embedded once, nothing is fetched. Every string from records or specs is HTML-escaped."""
+number (parity, per-group errors, E(V) curves, elastic constants against experiment, every curve
+a kind declares in ``plots``, the alloy maps of paper 001: :mod:`.figures_curves`,
+:mod:`.figures_alloy`) and a provenance footer (datasets, potentials, environment, literature).
+Works offline: plotly.js is embedded once, nothing is fetched. Every string from records or specs is HTML-escaped."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from html import escape
 from itertools import count
 from pathlib import Path
@@ -17,13 +18,14 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from mlip_bench.engine.records import ItemRecord, ResultRecord, to_jsonable
+from mlip_bench.engine.records import to_jsonable
+from mlip_bench.reports.figures_alloy import ALLOY_FIGURES
+from mlip_bench.reports.figures_curves import Labelled, curve_figures, elastic_bars, eos_curves, ok_items
 from mlip_bench.reports.leaderboard import Column, Table, TableRow
 
 MAX_PARITY_POINTS = 4000
 _SEED = 0
 _ARROWS = {"lower": "↓ lower is better", "higher": "↑ higher is better", "target": "◎ closest to target"}
-_ELASTIC = re.compile(r"^C\d\d_GPa$")
 #: parity trace: legend name, reference, prediction, hover text per point, visible at first
 _Trace = tuple[str, np.ndarray, np.ndarray, list[str] | None, bool]
 _CSS = """
@@ -138,41 +140,34 @@ def _figure_html(fig: go.Figure, number: int) -> str:
         height=480,
         margin={"l": 60, "r": 20, "t": 60, "b": 50},
         title_x=0.01,
-        legend={"orientation": "h", "y": -0.15, "yanchor": "top"},
+        # below the plot unless the figure placed its legend itself (beside long rotated tick labels)
+        legend={"orientation": "h", "y": -0.15, "yanchor": "top"} | fig.layout.legend.to_plotly_json(),
     )
     return f"<div>{fig.to_html(full_html=False, include_plotlyjs=False, div_id=f'fig-{number}')}</div>"
 
 
 def _figures(table: Table) -> list[go.Figure]:
-    """The plots for one table, chosen by the task's kind (none for other kinds)."""
+    """The plots for one table: those of the task's kind, then every curve its items carry (none
+    for a table without records, such as a leaderboard-level score)."""
     labels = {r.spec: r.label for r in table.rows}
     scored = [(escape(labels.get(r.potential.spec, r.potential.name)), r) for r in table.records if r.status == "ok"]
     if not scored:
         return []
     kind = scored[0][1].task.kind
-    if kind == "rmse":
-        figures = (_energy_parity(scored), _force_parity(scored), _group_bars(scored))
-        return [f for f in figures if f is not None]
-    if kind == "eos":
-        return [_eos_curves(scored)]
-    if kind == "elastic":
-        return [f for f in (_elastic_bars(scored, table.columns),) if f is not None]
-    return []
+    builders: dict[str, Callable[[Labelled], Sequence[go.Figure | None]]] = {
+        "rmse": lambda s: (_energy_parity(s), _force_parity(s), _group_bars(s)),
+        "eos": lambda s: (eos_curves(s),),
+        "elastic": lambda s: (elastic_bars(s, table.columns),),
+        **ALLOY_FIGURES,
+    }
+    figures = list(builders.get(kind, lambda _: ())(scored)) + curve_figures(scored, kind)
+    return [f for f in figures if f is not None]
 
 
-def _ok_items(record: ResultRecord, *, values: Sequence[str] = (), arrays: Sequence[str] = ()) -> list[ItemRecord]:
-    """Scored items of `record` that have all the named values and arrays."""
-    return [
-        i
-        for i in record.items
-        if i.status == "ok" and all(k in i.values for k in values) and all(k in i.arrays for k in arrays)
-    ]
-
-
-def _energy_parity(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
+def _energy_parity(scored: Labelled) -> go.Figure | None:
     traces: list[_Trace] = []
     for label, record in scored:
-        items = _ok_items(record, values=("e_ref_eV_per_atom", "e_pred_eV_per_atom"))
+        items = ok_items(record, values=("e_ref_eV_per_atom", "e_pred_eV_per_atom"))
         if not items:
             continue
         ref = np.array([i.values["e_ref_eV_per_atom"] for i in items])
@@ -184,10 +179,10 @@ def _energy_parity(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
     return _parity(traces, "Energy per atom (offsets removed)", "reference E [eV/atom]", "predicted E [eV/atom]")
 
 
-def _force_parity(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
+def _force_parity(scored: Labelled) -> go.Figure | None:
     traces: list[_Trace] = []
     for label, record in scored:
-        items = _ok_items(record, arrays=("forces_ref_eV_per_A", "forces_pred_eV_per_A"))
+        items = ok_items(record, arrays=("forces_ref_eV_per_A", "forces_pred_eV_per_A"))
         if not items:
             continue
         ref = np.concatenate([np.asarray(i.arrays["forces_ref_eV_per_A"], float) for i in items])
@@ -236,7 +231,7 @@ def _parity(traces: list[_Trace], title: str, x_title: str, y_title: str) -> go.
     return fig
 
 
-def _group_bars(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
+def _group_bars(scored: Labelled) -> go.Figure | None:
     name = "energy_aligned_rmse_meV_per_atom"
     fig = go.Figure()
     for label, record in scored:
@@ -248,66 +243,6 @@ def _group_bars(scored: list[tuple[str, ResultRecord]]) -> go.Figure | None:
         return None
     fig.update_layout(
         title="Energy RMSE per group (offsets removed)", barmode="group", yaxis_title="E RMSE (aligned) [meV/atom]"
-    )
-    return fig
-
-
-def _eos_curves(scored: list[tuple[str, ResultRecord]]) -> go.Figure:
-    fig = go.Figure()
-    for label, record in scored:
-        items = _ok_items(record, arrays=("volumes_A3_per_atom", "energies_eV_per_atom"))
-        for item in items:
-            energies = np.asarray(item.arrays["energies_eV_per_atom"], float)
-            zero = item.values.get("e0_eV_per_atom", float(np.nanmin(energies)) if energies.size else 0.0)
-            name = label if len(items) == 1 else f"{label} ({escape(item.id)})"
-            fig.add_trace(
-                go.Scatter(
-                    x=item.arrays["volumes_A3_per_atom"], y=(energies - zero) * 1000, mode="lines+markers", name=name
-                )
-            )
-    fig.update_layout(
-        title="Equation of state (relative to each potential's E0)",
-        xaxis_title="V [Å³/atom]",
-        yaxis_title="E − E0 [meV/atom]",
-    )
-    return fig
-
-
-def _elastic_bars(scored: list[tuple[str, ResultRecord]], columns: Sequence[Column]) -> go.Figure | None:
-    """Grouped bars of the C_ij columns, the targets as a black line across each group."""
-    chosen = [c for c in columns if _ELASTIC.match(c.name)]
-    if not chosen:
-        return None
-    fig = go.Figure()
-    positions = list(range(len(chosen)))
-    for label, record in scored:
-        values = [m.value if (m := record.metric(c.name)) is not None else np.nan for c in chosen]
-        fig.add_trace(go.Bar(x=positions, y=values, name=label))
-    x: list[float | None] = []
-    y: list[float | None] = []
-    tips: list[str | None] = []
-    for i, c in enumerate(chosen):
-        if c.target is not None:
-            x += [i - 0.45, i + 0.45, None]
-            y += [c.target, c.target, None]
-            tips += [escape(c.reference)] * 2 + [None]
-    if x:
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=y,
-                text=tips,
-                mode="lines",
-                name="target",
-                line={"color": "#1f2933", "width": 3},
-                hovertemplate="%{y} GPa<br>%{text}<extra>target</extra>",
-            )
-        )
-    fig.update_layout(
-        title="Elastic constants vs target",
-        barmode="group",
-        yaxis_title="GPa",
-        xaxis={"tickvals": positions, "ticktext": [escape(c.label) for c in chosen]},
     )
     return fig
 
@@ -334,7 +269,7 @@ def _provenance(tables: Sequence[Table]) -> str:
         for p in potentials.values()
     ]
     header = ["potential", "spec", "version", "citation", "license", "trained on"]
-    parts.append("<h3>Potentials</h3>" + _grid(header, rows))
+    parts.append("<h3>Potentials</h3>" + _grid(header, rows) if rows else "")
     rows = [
         [
             e.python,
@@ -347,7 +282,7 @@ def _provenance(tables: Sequence[Table]) -> str:
         for e in envs.values()
     ]
     header = ["python", "platform", "mlip-bench", "packages", "OMP_NUM_THREADS", "CPUs"]
-    parts.append("<h3>Environment</h3>" + _grid(header, rows))
+    parts.append("<h3>Environment</h3>" + _grid(header, rows) if rows else "")
     if refs:
         items = "".join(
             f"<li>{escape(label)} = {target:g} {escape(unit)}: {escape(ref)}</li>" for label, target, unit, ref in refs
