@@ -152,6 +152,11 @@ def load_task(name_or_path: str) -> TaskSpec:
     """A task by id, or from a YAML file path."""
     if Path(name_or_path).suffix in (".yaml", ".yml") and Path(name_or_path).is_file():
         return load_task_file(name_or_path)
+    direct = tasks_dir() / f"{name_or_path}.yaml"
+    if direct.is_file():  # the usual layout (file named by id): no need to parse every spec
+        spec = load_task_file(direct)
+        if spec.id == name_or_path:
+            return spec
     tasks = all_tasks()
     if name_or_path not in tasks:
         raise TaskSpecError(f"unknown task {name_or_path!r} (known: {', '.join(sorted(tasks))})")
