@@ -14,6 +14,7 @@ whenever the number of atoms changes, so one calculator serves structures of any
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,10 @@ def resolve_species(path: Path, species: tuple[str, ...] | None) -> tuple[str, .
 class MTPCalculator(Calculator):  # type: ignore[misc]
     """motep's MTP calculator with a neighbour list that follows the structure size.
 
+    motep logs a warning for every structure with a pair closer than the potential's min_dist
+    (thousands on far-from-equilibrium sets); those are silenced (the extrapolation grade is the
+    quantitative signal for such structures).
+
     After a calculation, :meth:`basis_values` gives the per-atom moment-basis values (the B_j of
     Podryabinkin & Shapeev 2017, shape (n_atoms, n_basis)) used by the MaxVol extrapolation grade.
     """
@@ -91,6 +96,7 @@ class MTPCalculator(Calculator):  # type: ignore[misc]
         self.mtp_data.species = [atomic_numbers[s] for s in species]
         self.inner = make_calculator(self.mtp_data, engine=engine)
         self._n_atoms = -1
+        logging.getLogger("motep.potentials.mtp.base").setLevel(logging.ERROR)
 
     def calculate(self, atoms: Any = None, properties: Any = None, system_changes: Any = all_changes) -> None:
         super().calculate(atoms, properties, system_changes)

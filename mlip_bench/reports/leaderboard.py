@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -30,6 +31,8 @@ class LeaderboardSpec:
     description: str
     potentials: tuple[PotentialEntry, ...]
     tasks: tuple[str, ...]
+    #: leaderboard-level scores (:mod:`mlip_bench.reports.scores`), computed over the rows
+    scores: tuple[Any, ...] = ()
 
     def label_for(self, spec: str) -> str | None:
         return next((p.label for p in self.potentials if p.spec == spec), None)
@@ -49,12 +52,15 @@ def load_leaderboard(name_or_path: str) -> LeaderboardSpec:
             PotentialEntry(spec=p["spec"], label=p.get("label", p["spec"]), optional=bool(p.get("optional", False)))
             for p in raw["potentials"]
         )
+        from mlip_bench.reports.scores import parse_scores
+
         return LeaderboardSpec(
             id=raw["id"],
             title=raw.get("title", raw["id"]),
             description=raw.get("description", ""),
             potentials=potentials,
             tasks=tuple(raw["tasks"]),
+            scores=parse_scores(raw.get("scores"), source=str(path)),
         )
     except (KeyError, TypeError, yaml.YAMLError) as exc:
         raise TaskSpecError(f"{path}: invalid leaderboard spec: missing or malformed field {exc}") from exc
@@ -199,7 +205,14 @@ def build_tables(records: Sequence[ResultRecord], spec: LeaderboardSpec | None =
         if spec is None or record.potential.spec in {p.spec for p in spec.potentials}:
             by_task.setdefault(record.task.id, []).append(record)
     order = list(spec.tasks) if spec else sorted(by_task)
-    return [build_table(t, by_task[t], spec) for t in order if t in by_task]
+    tables = [build_table(t, by_task[t], spec) for t in order if t in by_task]
+    if spec is not None and spec.scores:
+        from mlip_bench.reports.scores import score_table
+
+        labels = {p.spec: p.label for p in spec.potentials}
+        specs = [p.spec for p in spec.potentials]
+        tables.extend(score_table(s, records, labels, specs) for s in spec.scores)
+    return tables
 
 
 def _coverage(record: ResultRecord) -> str:

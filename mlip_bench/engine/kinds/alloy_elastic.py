@@ -13,6 +13,12 @@ cells, 300 K, a few ps; ``paper``: 256 atoms, 298 K, 30 ps NPT and 30 ps NVT per
 steps, stresses averaged over the last 500 steps) and any parameter named in the task overrides it.
 A composition whose smallest solute would get fewer than ``min_solute_atoms`` atoms uses the smallest
 larger supercell that holds them (3 wt% Zr needs 108 sites for one atom).
+
+Parameters: ``preset``, ``compositions``, ``supercell`` (conventional cells per edge), ``sqs_steps``,
+``sqs_cutoffs_A`` (icet pair, triplet cutoffs), ``min_solute_atoms``, ``x_element`` (x axis of the
+plots) and every field of :class:`MdSettings` (``temperature_K``, ``timestep_fs``, ``npt_steps``,
+``nvt_steps``, ``average_steps``, ``seed``, ``tolerance``, ``symprec_A``, ``cell_tolerance``, ...).
+The SQS and the MD share ``seed``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from mlip_bench.engine.evaluate import Prediction
 from mlip_bench.engine.kinds.base import GroupValues, Outcome, TaskContext, TaskKind
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.errors import EvaluationError
-from mlip_bench.metrics import error_stats, fit_elemental_offsets
+from mlip_bench.metrics import error_stats, fit_elemental_offsets, force_nac
 from mlip_bench.units import EV_PER_A3_TO_GPA
 
 _STATS = ("mae", "rmse", "max")
@@ -42,6 +42,7 @@ class RmseKind(TaskKind):
         | {f"energy_aligned_{s}_meV_per_atom" for s in _STATS}
         | {f"force_{s}_eV_per_A" for s in _STATS}
         | {f"stress_{s}_GPa" for s in _STATS}
+        | {"force_nac_magnitude", "force_nac_angle", "force_p_d", "force_dnac_magnitude", "force_dnac_angle"}
     )
 
     def run(self, ctx: TaskContext) -> Outcome:
@@ -75,6 +76,7 @@ class RmseKind(TaskKind):
             notes.append(f"{label} computes no energies or stresses: only forces are scored")
         values, aligned = self._energy(scored, ctx.dataset.elements, "energy" in use)
         values |= self._forces(scored, "forces" in use) | self._stress(scored, "stress" in use)
+        values |= self._nac(scored, "forces" in use)
         items.extend(self._item(s, aligned.get(s.frame.id, np.nan), use) for s in scored)
         groups = self._groups(scored, aligned, use) if group_by else ()
         notes.append(
@@ -126,6 +128,23 @@ class RmseKind(TaskKind):
         if not use or not errors:
             return {}
         return _stats_dict("force", "eV_per_A", np.concatenate([e.ravel() for e in errors]), 1.0)
+
+    @staticmethod
+    def _nac(scored: list[_Scored], use: bool) -> dict[str, float]:
+        """NAC of force magnitude (0-1.5 eV/Å) and direction (0-180°) errors over all atoms, P(D),
+        and 1 - NAC as paper 001's validation criteria (Methods)."""
+        pairs = [(s.frame.forces_eV_per_A, s.pred.forces_eV_per_A) for s in scored]
+        pairs = [(r, p) for r, p in pairs if r is not None and p is not None]
+        if not use or not pairs:
+            return {}
+        result = force_nac(np.concatenate([r for r, _ in pairs]), np.concatenate([p for _, p in pairs]))
+        return {
+            "force_nac_magnitude": result.nac_magnitude,
+            "force_nac_angle": result.nac_direction,
+            "force_p_d": result.p_d,
+            "force_dnac_magnitude": 1.0 - result.nac_magnitude,
+            "force_dnac_angle": 1.0 - result.nac_direction,
+        }
 
     @staticmethod
     def _stress(scored: list[_Scored], use: bool) -> dict[str, float]:

@@ -1,0 +1,107 @@
+"""Leaderboard-level scores: numbers that compare potentials with each other rather than with a
+reference, so they are computed over the rows of a leaderboard (e.g. paper 001's validation score
+V, whose criteria are standardized by their minimum and spread over the models compared).
+
+A leaderboard declares them under ``scores:``; each criterion names a task and one of its metrics,
+whose direction (lower/higher is better) comes from the task spec, and a weight.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from mlip_bench.engine.records import ResultRecord
+from mlip_bench.errors import TaskSpecError
+from mlip_bench.metrics import validation_score
+from mlip_bench.reports.leaderboard import Column, Table, TableCell, TableRow, format_value
+
+
+@dataclass(frozen=True)
+class Criterion:
+    task: str
+    metric: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ScoreSpec:
+    id: str
+    title: str
+    method: str
+    criteria: tuple[Criterion, ...]
+
+
+def parse_scores(raw: object, *, source: str) -> tuple[ScoreSpec, ...]:
+    """The ``scores:`` list of a leaderboard file; raises TaskSpecError naming the file and field."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TaskSpecError(f"{source}: field scores must be a list")
+    out = []
+    for i, entry in enumerate(raw):
+        try:
+            method = str(entry.get("method", "paper001"))
+            if method not in SCORE_METHODS:
+                raise TaskSpecError(f"{source}: scores[{i}].method {method!r} unknown (known: {sorted(SCORE_METHODS)})")
+            criteria = tuple(
+                Criterion(str(c["task"]), str(c["metric"]), float(c.get("weight", 1.0))) for c in entry["criteria"]
+            )
+            out.append(ScoreSpec(str(entry["id"]), str(entry.get("title", entry["id"])), method, criteria))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise TaskSpecError(f"{source}: scores[{i}]: missing or malformed field {exc}") from exc
+    return tuple(out)
+
+
+def _paper001(criteria: Mapping[str, Sequence[float]], higher: Mapping[str, bool], weights: Mapping[str, float]):  # type: ignore[no-untyped-def]
+    return validation_score(criteria, higher_is_better=higher, weights=weights)
+
+
+#: score methods by name (data, not an if/elif chain): criteria table -> one score per row
+SCORE_METHODS: dict[str, Callable[..., Sequence[float]]] = {"paper001": _paper001}
+
+
+def score_table(score: ScoreSpec, records: Sequence[ResultRecord], labels: Mapping[str, str], order: Sequence[str]) -> Table:
+    """One row per potential (in `order`) with its criterion values and the score V (lower is
+    better). A potential lacking a criterion (failed task, optional package missing) gets no V;
+    V is standardized over the potentials that have all criteria."""
+    by_cell = {(r.task.id, r.potential.spec): r for r in records if r.status == "ok"}
+    rows_data: dict[str, list[float]] = {}
+    directions: dict[str, str] = {}
+    for spec in order:
+        values = []
+        for c in score.criteria:
+            record = by_cell.get((c.task, spec))
+            metric = record.metric(c.metric) if record else None
+            values.append(metric.value if metric else math.nan)
+            if metric is not None:
+                directions[f"{c.task}:{c.metric}"] = metric.direction
+        rows_data[spec] = values
+    complete = [s for s in order if all(math.isfinite(v) for v in rows_data[s])]
+    names = [f"{c.task}:{c.metric}" for c in score.criteria]
+    scores: dict[str, float] = {}
+    if len(complete) >= 2:
+        table = {n: [rows_data[s][i] for s in complete] for i, n in enumerate(names)}
+        higher = {n: directions.get(n) == "higher" for n in names}
+        weights = {n: c.weight for n, c in zip(names, score.criteria, strict=True)}
+        scores = dict(zip(complete, SCORE_METHODS[score.method](table, higher, weights), strict=True))
+    best = min(scores.values(), default=math.nan)
+    columns = tuple(
+        Column(n, f"{c.metric} ({c.task}) ×{c.weight:g}", "", directions.get(n, "none"), None, "")
+        for n, c in zip(names, score.criteria, strict=True)
+    ) + (Column("V", "V", "", "lower", None, ""),)
+    rows = []
+    for spec in order:
+        v = scores.get(spec, math.nan)
+        cells = [TableCell(x, format_value(x)) for x in rows_data[spec]]
+        cells.append(TableCell(v, format_value(v), best=math.isfinite(v) and v == best and len(scores) > 1))
+        missing = [n for n, x in zip(names, rows_data[spec], strict=True) if not math.isfinite(x)]
+        status = "ok" if spec in scores else "failed"
+        message = "" if status == "ok" else f"no score: missing {', '.join(missing) or 'other potentials to compare'}"
+        rows.append(TableRow(labels.get(spec, spec), spec, status, message, tuple(cells), "", 0.0))
+    notes = (
+        f"V = sum over criteria of (w (c - min c) / std c)^2 over the {len(scores)} potentials with every criterion "
+        "(paper 001 Methods, Eqs. 1-2); lower is better; it ranks potentials against each other only",
+    )
+    return Table(score.id, score.title, columns, tuple(rows), notes, ())
