@@ -3,7 +3,7 @@
 Dataset kinds: ``rmse`` (errors against DFT labels), and the alloy kinds of paper 001
 (``phase_rmse``, ``ranking``, ``lec``, ``ground_phase``, ``convex_hull``, ``phase_transition``,
 ``irregular``). Crystal kinds (simulations from task-built structures): ``eos``, ``elastic``,
-``phonons``.
+``phonons``, ``gsfe``, ``point_defects``, ``surfaces``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from mlip_bench.engine.kinds.alloy_ordering import GroundPhaseKind, LecKind, Pha
 from mlip_bench.engine.kinds.alloy_stability import ConvexHullKind, IrregularKind, PhaseTransitionKind
 from mlip_bench.engine.kinds.base import Outcome, TaskContext, TaskKind
 from mlip_bench.engine.kinds.crystal import ElasticKind, EosKind
+from mlip_bench.engine.kinds.defects import PointDefectsKind, SurfacesKind
+from mlip_bench.engine.kinds.gsfe import GsfeKind
 from mlip_bench.engine.kinds.phonons import PhononsKind
 from mlip_bench.engine.kinds.rmse import RmseKind
 
@@ -29,6 +31,9 @@ KINDS: dict[str, TaskKind] = {
         EosKind(),
         ElasticKind(),
         PhononsKind(),
+        GsfeKind(),
+        PointDefectsKind(),
+        SurfacesKind(),
     )
 }
 
