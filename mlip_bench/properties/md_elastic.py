@@ -146,33 +146,21 @@ def calc_elastic_md(atoms: Atoms, calc: object, *, settings: MdSettings, host: s
         ref = _equilibrate(relaxed.atoms, calc, settings)
     else:
         ref = _Reference(relaxed.atoms, relaxed.atoms.copy(), relaxed.converged, 0)
-    sample = _md_sample if settings.temperature_K > 0 else _relaxed_sample
     cache: dict[float, list[_Sample]] = {}
-
-    def measure(percents: tuple[float, ...]) -> None:
-        for p in percents:
-            if p in cache:
-                continue
-            if p == 0:
-                cache[p] = [sample(ref.atoms, calc, np.zeros((3, 3)), settings, 0)] * 3
-                continue
-            run = 1 + 3 * len(cache)
-            cache[p] = [sample(ref.atoms, calc, paper_strain(i, p / 100), settings, run + i) for i in range(3)]
-
-    measure(DELTA1_PERCENT)
+    _measure(cache, DELTA1_PERCENT, ref.atoms, calc, settings)
     raw, c1, err = _fit(cache, DELTA1_PERCENT)
     _, c2, _ = _fit(cache, DELTA2_PERCENT)
-    rel = max(abs(c1[i, j] - c2[i, j]) / abs(c1[i, j]) for i, j in ((0, 0), (0, 1), (3, 3)))
+    rel = max(abs(c1[i, j] - c2[i, j]) / max(abs(c1[i, j]), 1e-9) for i, j in ((0, 0), (0, 1), (3, 3)))
     used: tuple[float, ...] = DELTA1_PERCENT
     if rel > settings.tolerance:
-        measure(REFINE_PERCENT)
+        _measure(cache, REFINE_PERCENT, ref.atoms, calc, settings)
         used = tuple(sorted(DELTA1_PERCENT + REFINE_PERCENT))
         raw, c1, err = _fit(cache, used)
     try:
         mod, mod_u = moduli(c1), moduli_uncertainty(c1, err, "cubic")
     except np.linalg.LinAlgError as exc:
         raise PropertyError(f"stiffness matrix is singular: {exc}") from exc
-    samples = [s for p in used for s in cache[p]]
+    samples = {id(s): s for p in used for s in cache[p]}.values()  # delta = 0 is one run for three
     lengths, angles = ref.mean.cell.cellpar()[:3], ref.mean.cell.cellpar()[3:]
     lattice, _ = crystal_system(
         Atoms(host, cell=ref.mean.cell, pbc=True), symprec=settings.cell_tolerance * float(np.mean(lengths))
@@ -202,12 +190,27 @@ def calc_elastic_md(atoms: Atoms, calc: object, *, settings: MdSettings, host: s
         cell_anisotropy=float(max(np.ptp(lengths) / np.mean(lengths), np.max(np.abs(np.radians(angles - 90))))),
         lattice_system=lattice,
         host_spacegroup=spacegroup,
-        host_spacegroup_number=int(spacegroup.rsplit("(", 1)[-1].rstrip(")")) if "(" in spacegroup else 1,
+        host_spacegroup_number=int(spacegroup.rsplit("(", 1)[-1].rstrip(")")),
         volume_A3_per_atom=float(volume / len(ref.mean)),
         density_g_per_cm3=float(np.sum(ref.mean.get_masses()) / volume * AMU_PER_A3_TO_G_PER_CM3),
         relax_converged=relaxed.converged and ref.converged and all(s.converged for s in samples),
-        md_steps=ref.steps + sum(s.steps for s in {id(s): s for s in samples}.values()),
+        md_steps=ref.steps + sum(s.steps for s in samples),
     )
+
+
+def _measure(
+    cache: dict[float, list[_Sample]], percents: tuple[float, ...], start: Atoms, calc: object, settings: MdSettings
+) -> None:
+    """Add the stresses of the three deformations at each new strain (percent) to `cache`."""
+    sample = _md_sample if settings.temperature_K > 0 else _relaxed_sample
+    for p in percents:
+        if p in cache:
+            continue
+        if p == 0:
+            cache[p] = [sample(start, calc, np.zeros((3, 3)), settings, 0)] * 3
+            continue
+        run = 1 + 3 * len(cache)  # a distinct, reproducible random stream per MD run
+        cache[p] = [sample(start, calc, paper_strain(i, p / 100), settings, run + i) for i in range(3)]
 
 
 def _fit(cache: dict[float, list[_Sample]], percents: tuple[float, ...]) -> tuple[np.ndarray, ...]:

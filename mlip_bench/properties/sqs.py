@@ -101,7 +101,7 @@ def generate_sqs(
     """SQS of fcc with `counts` atoms on a `repeat`^3 conventional supercell (4 repeat^3 sites).
 
     cutoffs_A: icet cluster cutoffs (pairs, triplets, ...) in Å for the lattice constant `a_A`.
-    Raises PropertyError when the counts do not fill the supercell.
+    Raises PropertyError when the counts do not fill the supercell or icet is not installed.
     """
     cubic = bulk("Al", "fcc", a=a_A, cubic=True).repeat(repeat)
     n_sites = len(cubic)
@@ -133,8 +133,11 @@ def _icet_sqs(
     n_steps: int,
     seed: int,
 ) -> Atoms:
-    from icet import ClusterSpace
-    from icet.tools.structure_generation import generate_sqs_from_supercells
+    try:
+        from icet import ClusterSpace
+        from icet.tools.structure_generation import generate_sqs_from_supercells
+    except ImportError as exc:
+        raise PropertyError("SQS generation needs icet: pip install icet") from exc
 
     space = ClusterSpace(bulk(species[0], "fcc", a=a_A), list(cutoffs_A), [species])
     target = {s: counts[s] / len(cubic) for s in species}
