@@ -114,7 +114,13 @@ class SurfacesKind(CrystalKind):
     produces = frozenset(
         f"{quantity}_{facet}_{unit}"
         for facet in FACETS
-        for quantity, unit in (("gamma", "mJ_per_m2"), ("d12", "percent"), ("d23", "percent"), ("thickness", "A"))
+        for quantity, unit in (
+            ("gamma", "mJ_per_m2"),
+            ("d12", "percent"),
+            ("d23", "percent"),
+            ("thickness", "A"),
+            ("thickness_change", "mJ_per_m2"),
+        )
     )
     plots: ClassVar[dict[str, tuple[str, str]]] = {
         f"gamma_{name}": ("slab thickness (Å)", f"surface energy {facet.label} (mJ/m²)")
