@@ -18,9 +18,9 @@ from mlip_bench.data.curves import reference_curve
 from mlip_bench.engine import kinds
 from mlip_bench.engine.kinds.paths import BainPathKind, ColdCurvesKind, TrigonalPathKind
 from mlip_bench.engine.runner import Cell, run_cell
-from mlip_bench.engine.spec import load_task_file
-from mlip_bench.errors import PropertyError
-from mlip_bench.properties.cold_curves import calc_cold_curves, cold_curve
+from mlip_bench.engine.spec import literature, load_task_file
+from mlip_bench.errors import PropertyError, UnknownPotentialError
+from mlip_bench.properties.cold_curves import ColdCurvesResult, calc_cold_curves, cold_curve
 from mlip_bench.properties.paths import (
     BAIN_DIRECTION,
     BAIN_POINTS,
@@ -169,6 +169,12 @@ def test_tasks_run_with_mishin(eam, task: str) -> None:
     for metric in spec.metrics:
         value = rec.metric(metric.name)
         assert value is not None and np.isfinite(value.value), metric.name
+    paper = {"al-bain-path": ("bain", 4.3, 2.0), "al-trigonal-path": ("trigonal", 37.6, 10.0)}.get(task)
+    if paper is not None:  # paper 003 Sec. III.C, Mishin vs PBE; measured 4.3 and 30.3 meV/atom
+        path, published, tol = paper
+        assert literature()[f"al-paths/{path}-rmse/eam-mishin1999-paper003"].value == published
+        rmse = rec.metric(f"{path}_rmse_meV_per_atom")
+        assert rmse is not None and rmse.value == pytest.approx(published, abs=tol)
     kind = kinds.KINDS[spec.kind]
     for curve in kind.plots:
         for item in rec.items:
@@ -183,4 +189,58 @@ def ani() -> object:
     pytest.importorskip("torchani")
     if not Path(ANI[4:]).is_dir():
         pytest.skip(f"{ANI[4:]} not found")
-    return load_potential(ANI).calculator()
+    try:
+        return load_potential(ANI).calculator()
+    except UnknownPotentialError:
+        pytest.skip("no ani adapter registered")
+
+
+def _eps(result: ColdCurvesResult, phase: str) -> float:
+    """ANI-Al minus PBE energy of `phase` relative to fcc, each at its own minimum (paper 003's epsilon)."""
+    dft = literature()[f"al-phases/dE-{phase}-fcc/dft-pbe-gpaw"].value
+    return result.delta_meV_per_atom(phase) - dft
+
+
+@pytest.mark.models
+@pytest.mark.ani
+def test_ani_errors_on_crystal_energies_match_paper_003(ani) -> None:
+    """Paper 003 Sec. III.A: epsilon_hcp = 0.42, epsilon_bcc = 5.3, epsilon_sc = 37, epsilon_diamond
+    = -44 meV/atom (ANI-Al minus their PBE, each structure at its own minimum). Against our PBE
+    (GPAW, reference_data/literature/al_phases.yaml) we measure -1.05, 4.99, 14.2 and -67.9: hcp and
+    bcc agree within 1.5 meV/atom; for sc and diamond our PBE lies 23-24 meV/atom above the one the
+    paper's numbers imply (ANI-Al itself: 386.0 and 678.8 meV/atom), so there only the signs and
+    the rough size are checked. The cause (PBE settings for these open structures on either side,
+    or the released model differing from the paper's) is not resolved."""
+    result = calc_cold_curves(al_structures(), ani)
+    assert result.ground_state == "fcc"
+    refs = literature()
+    for phase, tol in (("hcp", 2.0), ("bcc", 2.0), ("sc", 30.0), ("diamond", 30.0)):
+        paper = refs[f"al-phases/eps-{phase}/ani-al-paper003"].value
+        measured = _eps(result, phase)
+        assert measured == pytest.approx(paper, abs=tol), phase
+        if phase in ("sc", "diamond"):
+            assert np.sign(measured) == np.sign(paper), phase
+
+
+@pytest.mark.models
+@pytest.mark.ani
+@pytest.mark.usefixtures("registered")
+def test_ani_path_rmse_matches_paper_003_at_the_reference_volume(ani) -> None:
+    """Paper 003 Sec. III.C: ANI-Al RMSE vs PBE 4.5 (Bain) and 6.0 meV/atom (trigonal). At the PBE
+    reference volume we measure 3.1 and 4.6; at ANI-Al's own fcc volume (a = 4.055 vs 4.042 Å) the
+    trigonal RMSE is 11.9 (its sc-like region lies 15-25 meV/atom low), a sign that the paper used
+    one cell for all methods. Tolerance 2 meV/atom: our PBE reference itself moves by 2.0 (Bain) and
+    3.2 (trigonal) meV/atom RMS between 15^3 and 27^3 k-points (reference_data/curves/al_paths.yaml)."""
+    refs = literature()
+    measured: dict[str, float] = {}
+    for task, metric in (("al-bain-path", "bain"), ("al-trigonal-path", "trigonal")):
+        spec = load_task_file(TASKS / f"{task}.yaml")
+        rec = run_cell(Cell(ANI, spec))
+        value = rec.metric(f"{metric}_rmse_meV_per_atom")
+        assert value is not None
+        paper = refs[f"al-paths/{metric}-rmse/ani-al-paper003"].value
+        assert value.value == pytest.approx(paper, abs=2.0), metric
+        measured[metric] = value.value
+    curve = reference_curve("al/trigonal/dft-pbe-gpaw")
+    own = calc_path("Al", 4.05, ani, direction=TRIGONAL_DIRECTION, ratios=curve.x)
+    assert rmse_against(own, curve)[0] > 2 * measured["trigonal"]
