@@ -95,13 +95,13 @@ def test_forces_and_stress_are_energy_derivatives(mtp_file) -> None:
 
 def test_bad_specs_name_the_problem(mtp_file, tmp_path) -> None:
     with pytest.raises(PotentialError, match="unknown option"):
-        load_potential(f"mtp:{mtp_file};colour=blue").info
+        _ = load_potential(f"mtp:{mtp_file};colour=blue").info
     with pytest.raises(PotentialError, match="species_count = 2 but the mapping names 3"):
-        load_potential(f"mtp:{mtp_file};species=Li,Al,Mg").info
+        _ = load_potential(f"mtp:{mtp_file};species=Li,Al,Mg").info
     with pytest.raises(PotentialError, match="not found"):
-        load_potential(f"mtp:{tmp_path / 'none.mtp'}").info
+        _ = load_potential(f"mtp:{tmp_path / 'none.mtp'}").info
     with pytest.raises(PotentialError, match="element symbols"):
-        load_potential(f"mtp:{mtp_file};species=Li,Xx").info
+        _ = load_potential(f"mtp:{mtp_file};species=Li,Xx").info
 
 
 def test_data_relative_spec_and_version_track_the_file(data_root, monkeypatch) -> None:

@@ -146,8 +146,14 @@ class MTPAdapter(Adapter):
         return MTPCalculator(path, resolve_species(path, species))
 
 
-def extrapolation_grades(mtp_file: str | Path, training: Sequence[Atoms], images: Sequence[Atoms], *,
-                         species: Sequence[str] = DEFAULT_SPECIES, seed: int = 0) -> np.ndarray:
+def extrapolation_grades(
+    mtp_file: str | Path,
+    training: Sequence[Atoms],
+    images: Sequence[Atoms],
+    *,
+    species: Sequence[str] = DEFAULT_SPECIES,
+    seed: int = 0,
+) -> np.ndarray:
     """MaxVol extrapolation grade γ of each image (configuration mode, Podryabinkin & Shapeev 2017)
     against the active set selected from `training`, with motep's grader. γ <= 1: interpolation;
     γ > 1: extrapolation. Shape (len(images),)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -72,7 +73,8 @@ def registered_datasets(registry_file: Path | None = None) -> dict[str, DatasetE
         order = tuple(int(i) for i in fields.pop("stress_order", IDENTITY_ORDER))
         if sorted(order) != list(IDENTITY_ORDER):
             raise DataError(f"{registry_file}: dataset {name!r}: field 'stress_order' must permute 0..5")
-        entries[name] = DatasetEntry(id=name, stress_order=order, **{k: str(v) for k, v in fields.items()})
+        text: dict[str, Any] = {k: str(v) for k, v in fields.items()}
+        entries[name] = DatasetEntry(id=name, stress_order=order, **text)
     for entry in entries.values():
         unknown = [m for m in entry.members if m not in entries or entries[m].members]
         if unknown:
@@ -84,9 +86,17 @@ def _composite(registry_file: Path, name: str, fields: dict[str, object]) -> Dat
     members = fields.get("members")
     if not isinstance(members, list) or len(members) < 2:
         raise DataError(f"{registry_file}: dataset {name!r}: field 'members' must list at least two datasets")
-    text = {k: str(fields.get(k, "")) for k in ("description", "source", "citation", "license", "method")}
-    return DatasetEntry(id=name, path="", sha256="", group_label=str(fields.get("group_label", "")),
-                        members=tuple(str(m) for m in members), **text)
+    text: dict[str, Any] = {
+        k: str(fields.get(k, "")) for k in ("description", "source", "citation", "license", "method")
+    }
+    return DatasetEntry(
+        id=name,
+        path="",
+        sha256="",
+        group_label=str(fields.get("group_label", "")),
+        members=tuple(str(m) for m in members),
+        **text,
+    )
 
 
 def dataset_path(entry: DatasetEntry, data_root: str | Path | None = None) -> Path:
@@ -116,8 +126,9 @@ def load_dataset(name_or_path: str | Path, *, data_root: str | Path | None = Non
         entry = entries[str(name_or_path)]
         parts = [load_dataset(m, data_root=data_root) for m in entry.members]
         frames = tuple(f for part in parts for f in part.frames)
-        prov = replace(entry.provenance(), sha256=fingerprint(entry.id),
-                       path=" + ".join(p.provenance.path for p in parts))
+        prov = replace(
+            entry.provenance(), sha256=fingerprint(entry.id), path=" + ".join(p.provenance.path for p in parts)
+        )
         return Dataset(id=entry.id, frames=frames, provenance=prov)
     if str(name_or_path) in entries:
         entry = entries[str(name_or_path)]

@@ -15,6 +15,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,7 @@ class PredictionCache:
         preds = [self._entries[k] for k in keys]
         counts = np.array([0 if p.forces_eV_per_A is None else len(p.forces_eV_per_A) for p in preds])
         forces = [p.forces_eV_per_A for p in preds if p.forces_eV_per_A is not None]
-        arrays = {
+        arrays: dict[str, Any] = {
             "keys": np.array(keys),
             "energy_eV": np.array([p.energy_eV for p in preds]),
             "seconds": np.array([p.seconds for p in preds]),

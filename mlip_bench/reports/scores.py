@@ -62,7 +62,9 @@ def _paper001(criteria: Mapping[str, Sequence[float]], higher: Mapping[str, bool
 SCORE_METHODS: dict[str, Callable[..., Sequence[float]]] = {"paper001": _paper001}
 
 
-def score_table(score: ScoreSpec, records: Sequence[ResultRecord], labels: Mapping[str, str], order: Sequence[str]) -> Table:
+def score_table(
+    score: ScoreSpec, records: Sequence[ResultRecord], labels: Mapping[str, str], order: Sequence[str]
+) -> Table:
     """One row per potential (in `order`) with its criterion values and the score V (lower is
     better). A potential lacking a criterion (failed task, optional package missing) gets no V;
     V is standardized over the potentials that have all criteria."""
@@ -87,10 +89,13 @@ def score_table(score: ScoreSpec, records: Sequence[ResultRecord], labels: Mappi
         weights = {n: c.weight for n, c in zip(names, score.criteria, strict=True)}
         scores = dict(zip(complete, SCORE_METHODS[score.method](table, higher, weights), strict=True))
     best = min(scores.values(), default=math.nan)
-    columns = tuple(
-        Column(n, f"{c.metric} ({c.task}) ×{c.weight:g}", "", directions.get(n, "none"), None, "")
-        for n, c in zip(names, score.criteria, strict=True)
-    ) + (Column("V", "V", "", "lower", None, ""),)
+    columns = (
+        *tuple(
+            Column(n, f"{c.metric} ({c.task}) ×{c.weight:g}", "", directions.get(n, "none"), None, "")
+            for n, c in zip(names, score.criteria, strict=True)
+        ),
+        Column("V", "V", "", "lower", None, ""),
+    )
     rows = []
     for spec in order:
         v = scores.get(spec, math.nan)

@@ -138,7 +138,7 @@ class RankingKind(TaskKind):
 def _pooled(groups: list[GroupValues], prefix: str) -> dict[str, float]:
     pairs = sum(g.values["n_pairs"] for g in groups)
     wrong = sum(g.values["n_mismatched_pairs"] for g in groups)
-    dE = np.concatenate([g.arrays["mismatched_dE_ref_meV_per_atom"] for g in groups] or [np.zeros(0)])
+    dE = np.concatenate([np.asarray(g.arrays["mismatched_dE_ref_meV_per_atom"]) for g in groups] or [np.zeros(0)])
     rates = np.array([g.values["ranking_error_rate"] for g in groups])
     taus = np.array([g.values["kendall_tau"] for g in groups])
     finite = rates[np.isfinite(rates)]

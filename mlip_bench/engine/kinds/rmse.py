@@ -200,4 +200,3 @@ def _ref_energy(frame: Frame) -> float:
 def _stats_dict(prefix: str, unit: str, errors: np.ndarray, scale: float) -> dict[str, float]:
     stats = error_stats(errors, scale=scale)
     return {f"{prefix}_mae_{unit}": stats.mae, f"{prefix}_rmse_{unit}": stats.rmse, f"{prefix}_max_{unit}": stats.max}
-
