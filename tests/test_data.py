@@ -176,7 +176,11 @@ def test_registry_entries():
 
 
 def test_registered_checksums_match_shared_data(data_root: Path):
-    for entry in registered_datasets().values():
+    entries = registered_datasets()
+    for entry in entries.values():
+        if entry.members:  # a composite: its members are file datasets checked here too
+            assert all(m in entries and not entries[m].members for m in entry.members), entry.id
+            continue
         path = data_root / entry.path
         assert path.is_file(), f"{entry.id}: {path} missing"
         assert sha256_of(path) == entry.sha256, entry.id
@@ -435,3 +439,14 @@ def test_virial_is_read_as_stress(tmp_path) -> None:
     path.write_text("\n".join(lines) + "\n")
     frame = read_extxyz(path).frames[0]
     np.testing.assert_allclose(frame.stress_eV_per_A3[:3], -np.array([1.0, 2.0, 3.0]) / atoms.get_volume())
+
+
+def test_composite_dataset_concatenates_its_members(data_root: Path):
+    from mlip_bench.data.registry import fingerprint, load_dataset
+
+    both = load_dataset("li-al-test", data_root=data_root)
+    a = load_dataset("li-al-test-a", data_root=data_root)
+    b = load_dataset("li-al-test-b", data_root=data_root)
+    assert [f.id for f in both.frames] == [f.id for f in a.frames] + [f.id for f in b.frames]
+    assert fingerprint("li-al-test") == f"{fingerprint('li-al-test-a')}+{fingerprint('li-al-test-b')}"
+    assert "test_a" in both.provenance.path and "test_b" in both.provenance.path
