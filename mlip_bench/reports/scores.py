@@ -23,6 +23,8 @@ class Criterion:
     task: str
     metric: str
     weight: float = 1.0
+    #: column heading (default "<metric> (<task>)")
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ def parse_scores(raw: object, *, source: str) -> tuple[ScoreSpec, ...]:
             if method not in SCORE_METHODS:
                 raise TaskSpecError(f"{source}: scores[{i}].method {method!r} unknown (known: {sorted(SCORE_METHODS)})")
             criteria = tuple(
-                Criterion(str(c["task"]), str(c["metric"]), float(c.get("weight", 1.0))) for c in entry["criteria"]
+                Criterion(str(c["task"]), str(c["metric"]), float(c.get("weight", 1.0)), str(c.get("label", "")))
+                for c in entry["criteria"]
             )
             out.append(ScoreSpec(str(entry["id"]), str(entry.get("title", entry["id"])), method, criteria))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -69,6 +72,9 @@ def score_table(
     better). A potential lacking a criterion (failed task, optional package missing) gets no V;
     V is standardized over the potentials that have all criteria."""
     by_cell = {(r.task.id, r.potential.spec): r for r in records if r.status == "ok"}
+    tasks = {c.task for c in score.criteria}
+    # rows only for potentials run on at least one criterion's task, as in the task tables
+    order = [spec for spec in order if any(r.potential.spec == spec and r.task.id in tasks for r in records)]
     rows_data: dict[str, list[float]] = {}
     directions: dict[str, str] = {}
     for spec in order:
@@ -91,7 +97,7 @@ def score_table(
     best = min(scores.values(), default=math.nan)
     columns = (
         *tuple(
-            Column(n, f"{c.metric} ({c.task}) ×{c.weight:g}", "", directions.get(n, "none"), None, "")
+            Column(n, f"{c.label or f'{c.metric} ({c.task})'} ×{c.weight:g}", "", directions.get(n, "none"), None, "")
             for n, c in zip(names, score.criteria, strict=True)
         ),
         Column("V", "V", "", "lower", None, ""),
@@ -102,8 +108,8 @@ def score_table(
         cells = [TableCell(x, format_value(x)) for x in rows_data[spec]]
         cells.append(TableCell(v, format_value(v), best=math.isfinite(v) and v == best and len(scores) > 1))
         missing = [n for n, x in zip(names, rows_data[spec], strict=True) if not math.isfinite(x)]
-        status = "ok" if spec in scores else "failed"
-        message = "" if status == "ok" else f"no score: missing {', '.join(missing) or 'other potentials to compare'}"
+        status = "ok" if spec in scores else "not_applicable"
+        message = "" if status == "ok" else f"no V: missing {', '.join(missing) or 'other potentials to compare'}"
         rows.append(TableRow(labels.get(spec, spec), spec, status, message, tuple(cells), "", 0.0))
     notes = (
         f"V = sum over criteria of (w (c - min c) / std c)^2 over the {len(scores)} potentials with every criterion "
