@@ -70,7 +70,14 @@ def test_retrain_is_worse_than_train_on_hypothetical_phases(run) -> None:
     train = run(TRAIN, "li-al-phase-rmse")
     retrain = run(RETRAIN, "li-al-phase-rmse")
     assert train.metric("hypothetical_phases_rmse_0_15_meV").value == 28
-    assert retrain.metric("hypothetical_phases_rmse_0_15_meV").value <= 10
+    assert retrain.metric("hypothetical_phases_rmse_0_15_meV").value == 6
+
+    def r3m_lial3(record) -> float:  # paper: 103 (MTP_Re-train) vs 4 meV/atom (MTP_Train)
+        group = next(g for g in record.groups if g.group == "R3m-LiAl3")
+        return next(m.value for m in group.metrics if m.name == "energy_rmse_meV_per_atom")
+
+    assert r3m_lial3(retrain) == pytest.approx(102.7, abs=1.0)
+    assert r3m_lial3(train) == pytest.approx(3.6, abs=0.5)
     assert (
         run(RETRAIN, "li-al-ranking").metric("ranking_error_rate").value
         > run(TRAIN, "li-al-ranking").metric("ranking_error_rate").value
