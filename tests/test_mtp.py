@@ -113,13 +113,14 @@ def test_data_relative_spec_and_version_track_the_file(data_root, monkeypatch) -
     assert other.version != info.version
 
 
+@pytest.mark.slow
 def test_maxvol_grade_is_low_inside_and_high_outside_training(mtp_file, data_root) -> None:
-    """Extrapolation grade γ (Podryabinkin & Shapeev 2017) with motep's grader: structures of the
-    training set grade <= 1 + tolerance; a strongly compressed cell extrapolates (γ >> 1)."""
+    """Per-atom MaxVol grade γ (Podryabinkin & Shapeev 2017) with motep's grader over the linear
+    coefficients: a training structure grades <= 1 (measured 0.22), another structure of D_train
+    about 3, a cell squeezed by 20 % extrapolates wildly (about 1800). About a minute on one core."""
     train = [f.atoms.copy() for f in load_dataset("li-al-train", data_root=data_root).frames]
-    inside = train[:3]
     squeezed = train[0].copy()
     squeezed.set_cell(squeezed.cell * 0.8, scale_atoms=True)
-    grades = extrapolation_grades(mtp_file, train, [*inside, squeezed])
-    assert np.all(grades[:3] <= 1.0 + 1e-6)
-    assert grades[3] > 2.0
+    grades = extrapolation_grades(mtp_file, train[:60], [train[1], squeezed])
+    assert grades[0] <= 1.0 + 1e-6
+    assert grades[1] > 100.0

@@ -152,17 +152,27 @@ def extrapolation_grades(
     images: Sequence[Atoms],
     *,
     species: Sequence[str] = DEFAULT_SPECIES,
+    per_atom: bool = True,
     seed: int = 0,
 ) -> np.ndarray:
-    """MaxVol extrapolation grade γ of each image (configuration mode, Podryabinkin & Shapeev 2017)
-    against the active set selected from `training`, with motep's grader. γ <= 1: interpolation;
-    γ > 1: extrapolation. Shape (len(images),)."""
+    """MaxVol extrapolation grade γ of each image (Podryabinkin & Shapeev, Comput. Mater. Sci. 140
+    (2017) 171) against the active set selected from `training`, with motep's grader, over the
+    linear (moment) coefficients. γ <= 1: interpolation; γ > 1: extrapolation.
+
+    per_atom (default): neighbourhood mode, rows are atoms and an image's grade is its largest
+    atomic grade; it needs at least as many training atoms as the file has moment coefficients
+    (1464 for the paper-001 MTPs). Otherwise configuration mode (one row per structure). Shape
+    (len(images),). Raises ValueError (from motep) when the active set cannot be built.
+    """
     from motep.grade.grader import Grader
+    from motep.grade.setting import GradeMode
     from motep.io.mlip.mtp import read_mtp
 
     data = read_mtp(Path(mtp_file))
     data.species = [atomic_numbers[s] for s in species]
-    grader = Grader(data, seed=seed)
+    data.optimized = ["moment_coeffs"]  # the linear grade of MLIP-2; radial parameters would need train mode
+    mode = GradeMode.NEIGHBORHOOD if per_atom else GradeMode.CONFIGURATION
+    grader = Grader(data, seed=seed, mode=mode)
     grader.update(list(training))
     graded = grader.grade(list(images))
     return np.array([atoms.calc.results["MV_grade"] for atoms in graded], float)
