@@ -58,3 +58,18 @@ def test_li_al_leaderboard_declares_the_ten_criteria_of_paper_001() -> None:
     [score] = load_leaderboard("li-al").scores
     assert len(score.criteria) == 10
     assert sorted(c.weight for c in score.criteria) == [1.0] * 8 + [1.5, 1.5]
+
+
+def test_tables_use_the_newest_record_of_a_cell() -> None:
+    import dataclasses
+
+    from mlip_bench.reports.leaderboard import build_tables
+
+    old = _record("t1", "rmse", "a", metrics=(_metric("e", 5.0),))
+    new = dataclasses.replace(
+        _record("t1", "rmse", "a", metrics=(_metric("e", 1.0),)), created_utc="2026-11-24T00:00:00"
+    )
+    old = dataclasses.replace(old, created_utc="2026-11-23T00:00:00")
+    for records in ([old, new], [new, old]):
+        [table] = build_tables(records)
+        assert [r.cells[0].value for r in table.rows] == [1.0]

@@ -199,9 +199,15 @@ def _ordered(records: Sequence[ResultRecord], spec: LeaderboardSpec | None) -> l
 
 
 def build_tables(records: Sequence[ResultRecord], spec: LeaderboardSpec | None = None) -> list[Table]:
-    """A table per task, in the leaderboard's task order (or sorted by task id)."""
+    """A table per task, in the leaderboard's task order (or sorted by task id); the newest record
+    of each (task, potential) when a store holds several."""
+    latest: dict[tuple[str, str], ResultRecord] = {}
+    for record in records:  # a store can hold older results of a cell (other code or data version)
+        key = (record.task.id, record.potential.spec)
+        if key not in latest or record.created_utc > latest[key].created_utc:
+            latest[key] = record
     by_task: dict[str, list[ResultRecord]] = {}
-    for record in records:
+    for record in latest.values():
         if spec is None or record.potential.spec in {p.spec for p in spec.potentials}:
             by_task.setdefault(record.task.id, []).append(record)
     order = list(spec.tasks) if spec else sorted(by_task)
@@ -211,7 +217,7 @@ def build_tables(records: Sequence[ResultRecord], spec: LeaderboardSpec | None =
 
         labels = {p.spec: p.label for p in spec.potentials}
         specs = [p.spec for p in spec.potentials]
-        tables.extend(score_table(s, records, labels, specs) for s in spec.scores)
+        tables.extend(score_table(s, list(latest.values()), labels, specs) for s in spec.scores)
     return tables
 
 
