@@ -29,6 +29,9 @@ class ConvexHullKind(TaskKind):
     energy per atom of its pure structures, taken separately for reference and prediction), the
     lowest E_f of each composition, and both hulls with pymatgen's PhaseDiagram.
 
+    Stable-set precision, recall and F1 count intermediate compositions only (the pure endpoints
+    are stable by construction).
+
     Parameters: ``elements`` ([A, B]: x is the fraction of B; default [Li, Al]),
     ``tolerance_meV_per_atom`` (0: a composition is stable when on the hull within it).
     """
@@ -58,6 +61,8 @@ class ConvexHullKind(TaskKind):
         ef = {s.frame.id: (refs["ref"][i], refs["pred"][i]) for i, s in enumerate(scored)}
         names, xs, ef_ref, ef_pred = [], [], [], []
         for formula, members in by(scored, lambda s: s.formula).items():
+            if formula in (a, b):  # the endpoints are on both hulls by construction: not scored
+                continue
             names.append(formula)
             xs.append(members[0].fraction(b))
             ef_ref.append(min(ef[m.frame.id][0] for m in members))
