@@ -29,7 +29,12 @@ def _header(table: Table, markdown: bool) -> list[str]:
         target = f" (ref {c.target:g})" if c.target is not None else ""
         out.append(f"{c.label}{unit}{target}")
     out += ["scored", "failures", "s"]
-    return out
+    return [_cell(text, markdown) for text in out]
+
+
+def _cell(text: str, markdown: bool) -> str:
+    """A "|" inside a Markdown cell (e.g. |δF|) would split the column."""
+    return text.replace("|", "\\|") if markdown else text
 
 
 def _rows(table: Table, markdown: bool) -> list[list[str]]:
@@ -46,7 +51,7 @@ def _rows(table: Table, markdown: bool) -> list[list[str]]:
                 f"**{c.text}**" if markdown and c.best else (f"{c.text} *" if c.best else c.text) for c in row.cells
             ]
         seconds = "" if row.status == "reference" else f"{row.seconds:.1f}"
-        rows.append([row.label, *cells, row.coverage, row.failures, seconds])
+        rows.append([_cell(t, markdown) for t in (row.label, *cells, row.coverage, row.failures, seconds)])
     return rows
 
 
