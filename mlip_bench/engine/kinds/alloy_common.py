@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from pymatgen.core import Composition
@@ -35,7 +36,7 @@ class Scored:
     e_ref: float
     e_pred: float
 
-    @property
+    @cached_property  # parsed once: the hull and ground-phase kinds group thousands of structures by it
     def formula(self) -> str:
         return Composition(self.frame.atoms.get_chemical_formula()).reduced_formula
 

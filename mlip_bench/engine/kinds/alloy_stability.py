@@ -7,6 +7,7 @@ no reference needed).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 import numpy as np
@@ -60,7 +61,8 @@ class ConvexHullKind(TaskKind):
             )
         ef = {s.frame.id: (refs["ref"][i], refs["pred"][i]) for i, s in enumerate(scored)}
         names, xs, ef_ref, ef_pred = [], [], [], []
-        for formula, members in by(scored, lambda s: s.formula).items():
+        by_formula = by(scored, lambda s: s.formula)
+        for formula, members in by_formula.items():
             if formula in (a, b):  # the endpoints are on both hulls by construction: not scored
                 continue
             names.append(formula)
@@ -72,7 +74,7 @@ class ConvexHullKind(TaskKind):
         groups = [
             GroupValues(
                 name,
-                sum(s.formula == name for s in scored),
+                len(by_formula[name]),
                 {
                     "x": xs[i],
                     "ef_ref_meV_per_atom": ef_ref[i] * 1000,
@@ -241,9 +243,7 @@ class IrregularKind(TaskKind):
             f_max = max(f_max, float(magnitudes.max(initial=0.0)))
             e_min = min(e_min, s.e_pred)
             per_item[s.frame.id] = {"max_force_eV_per_A": float(magnitudes.max(initial=0.0)), "n_large_forces": big}
-        items = [
-            i if i.id not in per_item else type(i)(**{**i.__dict__, "values": i.values | per_item[i.id]}) for i in items
-        ]
+        items = [i if i.id not in per_item else dataclasses.replace(i, values=i.values | per_item[i.id]) for i in items]
         values = {
             "n_energy_below_floor": float(n_e),
             "n_atoms_force_above_ceiling": float(n_f),
