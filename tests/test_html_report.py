@@ -437,3 +437,13 @@ def test_alloy_and_curve_page_is_escaped(tmp_path: Path, curve_kind: str) -> Non
     assert text.count("Plotly.newPlot(") == 7 + 3
     for title in ("Rate of ranking errors per phase", "Convex hull: MTP-A", "Ground phase per composition"):
         assert title in text
+
+
+def test_notes_carry_the_row_label_of_their_potential() -> None:
+    """The same note from two potentials stays two notes, each under the potential it belongs to."""
+    records = [
+        _record("t", "rmse", "good", notes=("worst phases: a 1.0", "GOOD: relaxation stopped")),
+        _record("t", "rmse", "bad", notes=("worst phases: a 1.0",)),
+    ]
+    (table,) = build_tables(records)
+    assert sorted(table.notes) == ["BAD: worst phases: a 1.0", "GOOD: relaxation stopped", "GOOD: worst phases: a 1.0"]

@@ -187,8 +187,15 @@ def build_table(task_id: str, records: Sequence[ResultRecord], spec: Leaderboard
             )
         )
     rows.extend(reference_rows(columns))
-    notes = tuple(dict.fromkeys(n for r in ordered for n in r.notes))
+    notes = tuple(dict.fromkeys(n for r in ordered for n in _labelled_notes(r, spec)))
     return Table(task_id, template.task.title, columns, tuple(rows), notes, tuple(ordered))
+
+
+def _labelled_notes(record: ResultRecord, spec: LeaderboardSpec | None) -> list[str]:
+    """A record's notes under its row label, so that notes of several potentials stay apart."""
+    label = (spec.label_for(record.potential.spec) if spec else None) or record.potential.name
+    own = f"{record.potential.name}: "
+    return [f"{label}: {n.removeprefix(own)}" for n in record.notes]
 
 
 def _ordered(records: Sequence[ResultRecord], spec: LeaderboardSpec | None) -> list[ResultRecord]:
