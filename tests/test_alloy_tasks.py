@@ -91,3 +91,15 @@ def test_bcc_fcc_transition(run) -> None:
     record = run(TRAIN, "li-al-bcc-fcc")
     assert record.metric("transition_x_ref_percent").value == pytest.approx(57.95, abs=0.2)
     assert record.metric("transition_x_pred_percent").value == pytest.approx(61.2, abs=0.3)
+
+
+def test_irregular_set_exposes_the_potential_that_produced_it(run) -> None:
+    """Paper 001 (Methods, D_irregular): its configurations come from MD driven by MTP_Train^extra-2,
+    whose energies fell below -10 eV/atom; the selected MTP_Train predicts none that low."""
+    train = run(TRAIN, "li-al-irregular")
+    extra_2 = run("mtp:li_al/mtp/MTP_train-extra-2.mtp", "li-al-irregular")
+    assert train.metric("n_energy_below_floor").value == 0
+    assert train.metric("min_energy_eV_per_atom").value > -10
+    assert extra_2.metric("n_energy_below_floor").value == 49
+    assert extra_2.metric("min_energy_eV_per_atom").value < -1000
+    assert extra_2.metric("n_atoms_force_above_ceiling").value > train.metric("n_atoms_force_above_ceiling").value
