@@ -55,9 +55,35 @@ def test_bad_scores_field_names_the_file() -> None:
 
 
 def test_li_al_leaderboard_declares_the_ten_criteria_of_paper_001() -> None:
-    [score] = load_leaderboard("li-al").scores
-    assert len(score.criteria) == 10
-    assert sorted(c.weight for c in score.criteria) == [1.0] * 8 + [1.5, 1.5]
+    common, train, retrain = load_leaderboard("li-al").scores
+    for score in (common, train, retrain):
+        assert len(score.criteria) == 10
+        assert sorted(c.weight for c in score.criteria) == [1.0] * 8 + [1.5, 1.5]
+    assert not common.potentials  # every row
+    # a family is compared on its own training set (paper 001 Methods, criteria 1, 3, 5, 6)
+    assert len(train.potentials) == len(retrain.potentials) == 4
+    assert all("MTP_retrain" in p for p in retrain.potentials)
+    assert sum(c.task == "rmse-li-al-retrain" for c in retrain.criteria) == 4
+    assert not any(c.task == "rmse-li-al-retrain" for c in train.criteria)
+
+
+def test_a_score_over_a_subset_of_the_rows() -> None:
+    e = {"a": 1.0, "b": 2.0, "c": 9.0}
+    records = [_record("t", "rmse", p, metrics=(_metric("e", e[p]),)) for p in e]
+    spec = ScoreSpec("v", "V", "paper001", (Criterion("t", "e"),), potentials=("a", "b"))
+    table = score_table(spec, records, {}, ["a", "b", "c"])
+    values = {r.spec: r.cells[-1].value for r in table.rows}
+    x = np.array([1.0, 2.0])
+    assert set(values) == {"a", "b"}
+    assert values["b"] == pytest.approx(((x[1] - x[0]) / x.std()) ** 2)
+
+
+def test_score_naming_what_the_leaderboard_lacks_is_refused() -> None:
+    entry = {"id": "v", "criteria": [{"task": "t", "metric": "e"}], "potentials": ["a"]}
+    with pytest.raises(TaskSpecError, match=r"lb\.yaml: scores\[0\]\.criteria\[\]\.task: t not on this leaderboard"):
+        parse_scores([entry], source="lb.yaml", tasks=["u"], potentials=["a"])
+    with pytest.raises(TaskSpecError, match=r"lb\.yaml: scores\[0\]\.potentials: a not on this leaderboard"):
+        parse_scores([entry], source="lb.yaml", tasks=["t"], potentials=["b"])
 
 
 def test_tables_use_the_newest_record_of_a_cell() -> None:

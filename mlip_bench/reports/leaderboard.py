@@ -60,7 +60,12 @@ def load_leaderboard(name_or_path: str) -> LeaderboardSpec:
             description=raw.get("description", ""),
             potentials=potentials,
             tasks=tuple(raw["tasks"]),
-            scores=parse_scores(raw.get("scores"), source=str(path)),
+            scores=parse_scores(
+                raw.get("scores"),
+                source=str(path),
+                tasks=tuple(raw["tasks"]),
+                potentials=tuple(p.spec for p in potentials),
+            ),
         )
     except (KeyError, TypeError, yaml.YAMLError) as exc:
         raise TaskSpecError(f"{path}: invalid leaderboard spec: missing or malformed field {exc}") from exc

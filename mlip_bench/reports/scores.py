@@ -33,10 +33,17 @@ class ScoreSpec:
     title: str
     method: str
     criteria: tuple[Criterion, ...]
+    #: specs of the potentials compared (default: every row); paper 001 compares variants fitted
+    #: to the same training set, so a family gets its own score
+    potentials: tuple[str, ...] = ()
 
 
-def parse_scores(raw: object, *, source: str) -> tuple[ScoreSpec, ...]:
-    """The ``scores:`` list of a leaderboard file; raises TaskSpecError naming the file and field."""
+def parse_scores(
+    raw: object, *, source: str, tasks: Sequence[str] = (), potentials: Sequence[str] = ()
+) -> tuple[ScoreSpec, ...]:
+    """The ``scores:`` list of a leaderboard file; raises TaskSpecError naming the file and field,
+    also when a criterion's task or a listed potential is not on the leaderboard (`tasks`,
+    `potentials`: what the leaderboard runs; empty skips that check)."""
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -51,10 +58,19 @@ def parse_scores(raw: object, *, source: str) -> tuple[ScoreSpec, ...]:
                 Criterion(str(c["task"]), str(c["metric"]), float(c.get("weight", 1.0)), str(c.get("label", "")))
                 for c in entry["criteria"]
             )
-            out.append(ScoreSpec(str(entry["id"]), str(entry.get("title", entry["id"])), method, criteria))
+            among = tuple(str(p) for p in entry.get("potentials", ()))
+            _check_known(source, i, "criteria[].task", [c.task for c in criteria], tasks)
+            _check_known(source, i, "potentials", among, potentials)
+            out.append(ScoreSpec(str(entry["id"]), str(entry.get("title", entry["id"])), method, criteria, among))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise TaskSpecError(f"{source}: scores[{i}]: missing or malformed field {exc}") from exc
     return tuple(out)
+
+
+def _check_known(source: str, i: int, field: str, names: Sequence[str], known: Sequence[str]) -> None:
+    unknown = [n for n in names if known and n not in known]
+    if unknown:
+        raise TaskSpecError(f"{source}: scores[{i}].{field}: {', '.join(unknown)} not on this leaderboard")
 
 
 def _paper001(criteria: Mapping[str, Sequence[float]], higher: Mapping[str, bool], weights: Mapping[str, float]):  # type: ignore[no-untyped-def]
@@ -74,6 +90,7 @@ def score_table(
     by_cell = {(r.task.id, r.potential.spec): r for r in records if r.status == "ok"}
     tasks = {c.task for c in score.criteria}
     # rows only for potentials run on at least one criterion's task, as in the task tables
+    order = [spec for spec in order if not score.potentials or spec in score.potentials]
     order = [spec for spec in order if any(r.potential.spec == spec and r.task.id in tasks for r in records)]
     rows_data: dict[str, list[float]] = {}
     directions: dict[str, str] = {}
