@@ -3,6 +3,7 @@ one potential call per structure, leaderboard tables."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -71,6 +72,43 @@ def test_cell_key_changes_with_inputs(data_root) -> None:
     assert cell_key(Cell("eam:Al_mm.eam.fs", task, str(data_root))) != base
     changed = parse_task({**yaml.safe_load(Path(task.source).read_text()), "version": 2}, source="x")
     assert cell_key(Cell("emt", changed, str(data_root))) != base
+
+
+def test_cell_key_holds_the_content_of_reference_inputs(tmp_path, data_root) -> None:
+    """A reference potential's file or DFT force sets named by a task change its results, so a
+    changed file must not reuse a stored result."""
+    raw = yaml.safe_load(Path(load_task("al-phonons").source).read_text())
+    eam = tmp_path / "ref.eam.alloy"
+    eam.write_bytes((data_root.parent / "potentials" / "Al99.eam.alloy").read_bytes())
+    forces = tmp_path / "phonopy_params.yaml"
+    forces.write_text("a: 1\n")
+
+    def key() -> str:
+        parameters = {**raw["parameters"], "reference_potential": f"eam:{eam}", "reference_force_sets": str(forces)}
+        return cell_key(Cell("emt", parse_task({**raw, "parameters": parameters}, source="x"), str(data_root)))
+
+    base = key()
+    assert key() == base
+    forces.write_text("a: 2\n")
+    after_forces = key()
+    assert after_forces != base
+    eam.write_bytes(eam.read_bytes() + b"\n")
+    assert key() != after_forces
+
+
+def test_reference_curves_are_checked_and_part_of_the_task_identity(monkeypatch) -> None:
+    from mlip_bench.data import curves
+
+    raw = yaml.safe_load(Path(load_task("al-bain-path").source).read_text())
+    message = r"bad\.yaml: field parameters/reference_curve: unknown reference curve 'nope'"
+    with pytest.raises(TaskSpecError, match=message):
+        parse_task({**raw, "parameters": {**raw["parameters"], "reference_curve": "nope"}}, source="bad.yaml")
+    base = parse_task(raw, source="x").sha256
+    key = raw["parameters"]["reference_curve"]
+    known = curves.reference_curves()
+    moved = dataclasses.replace(known[key], y=tuple(v + 1.0 for v in known[key].y))
+    monkeypatch.setattr(curves, "reference_curves", lambda: {**known, key: moved})
+    assert parse_task(raw, source="x").sha256 != base
 
 
 def test_record_json_round_trip_keeps_nan_and_types(data_root) -> None:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from mlip_bench import __version__
 from mlip_bench.adapters.registry import Potential, load_potential
+from mlip_bench.data.extxyz import sha256_of
 from mlip_bench.data.frames import Dataset
 from mlip_bench.data.registry import fingerprint
 from mlip_bench.data.registry import load_dataset as _load_dataset
@@ -43,6 +44,7 @@ from mlip_bench.engine.records import (
 from mlip_bench.engine.spec import TaskSpec
 from mlip_bench.engine.store import ResultStore
 from mlip_bench.errors import DatasetNotFoundError, MlipBenchError, OptionalDependencyError
+from mlip_bench.paths import resolve_input_file
 
 #: cell outcomes that depend on the machine rather than the inputs: never reused from the store
 RERUN_STATUSES = frozenset({"failed", "unavailable", "missing_data"})
@@ -73,6 +75,27 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
+def _potential_identity(spec: str) -> list[str]:
+    try:
+        info = load_potential(spec).info
+    except Exception as exc:  # the kind reports an unavailable reference; the key stays defined
+        return [spec, f"unresolved: {type(exc).__name__}"]
+    return [info.spec, info.version]
+
+
+def _file_identity(text: str) -> str:
+    path = resolve_input_file(text)
+    return sha256_of(path) if path.is_file() else f"{text}: missing"
+
+
+#: task parameters naming an input outside the task file whose content changes the result
+#: (a reference potential, DFT force sets): the cell key holds that content's identity
+_REFERENCE_INPUTS: dict[str, Callable[[str], object]] = {
+    "reference_potential": _potential_identity,
+    "reference_force_sets": _file_identity,
+}
+
+
 def cell_key(cell: Cell) -> str:
     """Content hash of everything that determines a cell's result."""
     parts: dict[str, object] = {
@@ -88,6 +111,9 @@ def cell_key(cell: Cell) -> str:
         parts["potential"] = [cell.potential, f"unresolved: {type(exc).__name__}: {exc}"]
     if cell.task.dataset:
         parts["dataset"] = fingerprint(cell.task.dataset)
+    for name, identify in _REFERENCE_INPUTS.items():
+        if (value := cell.task.parameters.get(name)) is not None:
+            parts[name] = identify(str(value))
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

@@ -93,6 +93,26 @@ def literature() -> dict[str, LiteratureValue]:
     return out
 
 
+def _reference_curves(parameters: dict[str, Any], source: str) -> dict[str, object]:
+    """The data of every curve a parameter ``*reference_curve`` names: like cited targets, a
+    changed reference curve changes results (RMSE), so it is part of the task's identity."""
+    from mlip_bench.data.curves import reference_curves
+
+    known = reference_curves()
+    out: dict[str, object] = {}
+    for name, key in sorted(parameters.items()):
+        if not name.endswith("reference_curve"):
+            continue
+        curve = known.get(str(key))
+        if curve is None:
+            raise TaskSpecError(
+                f"{source}: field parameters/{name}: unknown reference curve {key!r} "
+                f"(known: {', '.join(sorted(known)) or 'none'}; reference_data/curves/*.yaml)"
+            )
+        out[name] = [curve.x, curve.y, curve.kind, curve.citation]
+    return out
+
+
 def parse_task(raw: Any, *, source: str) -> TaskSpec:
     """Validate a loaded YAML mapping; raises TaskSpecError naming `source` and the field."""
     try:
@@ -111,7 +131,8 @@ def parse_task(raw: Any, *, source: str) -> TaskSpec:
         metrics.append(MetricSpec(**{**m, "reference": refs[ref] if ref else None}))
     # cited targets change results (best marks): they are part of the task's identity
     cited = {m.name: [m.reference.value, m.reference.citation] for m in metrics if m.reference}
-    canonical = json.dumps({"spec": raw, "targets": cited}, sort_keys=True)
+    curves = _reference_curves(raw.get("parameters") or {}, source)
+    canonical = json.dumps({"spec": raw, "targets": cited, "curves": curves}, sort_keys=True)
     return TaskSpec(
         id=raw["id"],
         version=raw["version"],
