@@ -154,7 +154,7 @@ def test_kind_runs_compositions_and_skips_unsupported_elements(monkeypatch: pyte
     items = {item.id: item for item in record.items}
     assert items["AlZr3"].status == "skipped" and items["AlZr3"].n_atoms == 108  # one Zr needs 3x3x3
     almg = items["AlMg3"]
-    assert almg.status == "ok" and almg.n_atoms == 32 and almg.group == "other solutes: none"
+    assert almg.status == "ok" and almg.n_atoms == 32 and almg.group == "other solutes: none; MD engine: none (0 K)"
     b = record.metric("AlMg3.B_GPa")
     assert b is not None and b.value == almg.values["B_GPa"] and 55 < b.value < 90
     assert almg.arrays["B_vs_x:x"] == [pytest.approx(almg.values["Mg_wt_percent"])]

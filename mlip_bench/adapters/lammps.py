@@ -231,3 +231,13 @@ class LammpsAdapter(_LammpsAdapter):
     def label(self, arg: str, setup: LammpsSetup) -> str:
         style = setup.commands[0].split()[1] if len(setup.commands[0].split()) > 1 else "?"
         return f"{style} {Path(setup.files[0]).name if setup.files else arg}"
+
+
+def lammps_setup(adapter: Adapter, arg: str) -> LammpsSetup | None:
+    """The LAMMPS commands behind a resolved potential (``eam:``, ``lammps:``), or None for other
+    families; a property can then run its MD natively in LAMMPS. Force-only styles give None."""
+    if not isinstance(adapter, _LammpsAdapter):
+        return None
+    setup = adapter.setup(arg)
+    styles = {c.split()[1] for c in setup.commands if c.startswith("pair_style") and len(c.split()) > 1}
+    return None if styles & FORCE_ONLY_STYLES else setup

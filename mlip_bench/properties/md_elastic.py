@@ -27,16 +27,10 @@ displacements around solutes (about 0.1 Å next to Mg with the MEAM), hence 0.2 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from ase import Atoms, units
-from ase.constraints import FixCom
-from ase.md.langevin import Langevin
-from ase.md.md import MolecularDynamics
-from ase.md.nptberendsen import Inhomogeneous_NPTBerendsen
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase import Atoms
 
 from mlip_bench.errors import PropertyError
 from mlip_bench.properties.elastic import (
@@ -52,6 +46,7 @@ from mlip_bench.properties.elastic import (
     symmetrize,
     voigt_strain,
 )
+from mlip_bench.properties.md_engine import AseEngine, Equilibrated, MdEngine
 from mlip_bench.properties.relax import relax
 from mlip_bench.units import EV_PER_A3_TO_GPA
 
@@ -126,34 +121,31 @@ class _Sample:
     steps: int
 
 
-@dataclass(frozen=True)
-class _Reference:
-    atoms: Atoms  # start of every strained run (MD: last NPT frame in the mean cell, with momenta)
-    mean: Atoms  # mean cell and mean scaled positions
-    converged: bool
-    steps: int
-
-
-def calc_elastic_md(atoms: Atoms, calc: object, *, settings: MdSettings, host: str = "Al") -> MdElasticResult:
+def calc_elastic_md(
+    atoms: Atoms, calc: object, *, settings: MdSettings, host: str = "Al", engine: MdEngine | None = None
+) -> MdElasticResult:
     """Elastic constants of `atoms` (cubic supercell, axes along x, y, z) at ``settings.temperature_K``.
+    `calc` relaxes at 0 K; `engine` runs the MD (default: ASE's integrators on `calc`; a
+    :class:`~mlip_bench.properties.lammps_md.LammpsEngine` runs it natively in LAMMPS).
 
     Raises PropertyError when the stiffness matrix is singular or the settings are inconsistent.
     """
+    engine = engine or AseEngine(calc)
     if settings.temperature_K > 0 and not 0 < settings.average_steps <= min(settings.npt_steps, settings.nvt_steps):
         raise PropertyError("average_steps must be positive and at most npt_steps and nvt_steps")
     relaxed = relax(atoms, calc, cell=True, fmax_eV_per_A=settings.fmax_eV_per_A)
     if settings.temperature_K > 0:
-        ref = _equilibrate(relaxed.atoms, calc, settings)
+        ref = engine.equilibrate(relaxed.atoms, settings)
     else:
-        ref = _Reference(relaxed.atoms, relaxed.atoms.copy(), relaxed.converged, 0)
+        ref = Equilibrated(relaxed.atoms, relaxed.atoms.copy(), 0)
     cache: dict[float, list[_Sample]] = {}
-    _measure(cache, DELTA1_PERCENT, ref.atoms, calc, settings)
+    _measure(cache, DELTA1_PERCENT, ref.start, calc, settings, engine)
     raw, c1, err = _fit(cache, DELTA1_PERCENT)
     _, c2, _ = _fit(cache, DELTA2_PERCENT)
     rel = max(abs(c1[i, j] - c2[i, j]) / max(abs(c1[i, j]), 1e-9) for i, j in ((0, 0), (0, 1), (3, 3)))
     used: tuple[float, ...] = DELTA1_PERCENT
     if rel > settings.tolerance:
-        _measure(cache, REFINE_PERCENT, ref.atoms, calc, settings)
+        _measure(cache, REFINE_PERCENT, ref.start, calc, settings, engine)
         used = tuple(sorted(DELTA1_PERCENT + REFINE_PERCENT))
         raw, c1, err = _fit(cache, used)
     try:
@@ -193,24 +185,37 @@ def calc_elastic_md(atoms: Atoms, calc: object, *, settings: MdSettings, host: s
         host_spacegroup_number=int(spacegroup.rsplit("(", 1)[-1].rstrip(")")),
         volume_A3_per_atom=float(volume / len(ref.mean)),
         density_g_per_cm3=float(np.sum(ref.mean.get_masses()) / volume * AMU_PER_A3_TO_G_PER_CM3),
-        relax_converged=relaxed.converged and ref.converged and all(s.converged for s in samples),
+        relax_converged=relaxed.converged and all(s.converged for s in samples),
         md_steps=ref.steps + sum(s.steps for s in samples),
     )
 
 
 def _measure(
-    cache: dict[float, list[_Sample]], percents: tuple[float, ...], start: Atoms, calc: object, settings: MdSettings
+    cache: dict[float, list[_Sample]],
+    percents: tuple[float, ...],
+    start: Atoms,
+    calc: object,
+    settings: MdSettings,
+    engine: MdEngine,
 ) -> None:
     """Add the stresses of the three deformations at each new strain (percent) to `cache`."""
-    sample = _md_sample if settings.temperature_K > 0 else _relaxed_sample
+
+    def sample(eps: np.ndarray, run: int) -> _Sample:
+        if settings.temperature_K <= 0:
+            return _relaxed_sample(start, calc, eps, settings)
+        work = start.copy()  # keeps the momenta of the equilibrated frame
+        work.set_cell(start.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
+        average = engine.nvt_stress(work, settings, run)
+        return _Sample(average.stress_GPa, average.sem_GPa, True, average.steps)
+
     for p in percents:
         if p in cache:
             continue
         if p == 0:
-            cache[p] = [sample(start, calc, np.zeros((3, 3)), settings, 0)] * 3
+            cache[p] = [sample(np.zeros((3, 3)), 0)] * 3
             continue
         run = 1 + 3 * len(cache)  # a distinct, reproducible random stream per MD run
-        cache[p] = [sample(start, calc, paper_strain(i, p / 100), settings, run + i) for i in range(3)]
+        cache[p] = [sample(paper_strain(i, p / 100), run + i) for i in range(3)]
 
 
 def _fit(cache: dict[float, list[_Sample]], percents: tuple[float, ...]) -> tuple[np.ndarray, ...]:
@@ -228,71 +233,10 @@ def _fit(cache: dict[float, list[_Sample]], percents: tuple[float, ...]) -> tupl
     return raw, sym, err
 
 
-def _relaxed_sample(start: Atoms, calc: object, eps: np.ndarray, settings: MdSettings, run: int) -> _Sample:
+def _relaxed_sample(start: Atoms, calc: object, eps: np.ndarray, settings: MdSettings) -> _Sample:
     work = start.copy()
     work.set_cell(start.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
     relaxed = relax(work, calc, cell=False, fmax_eV_per_A=settings.fmax_eV_per_A)
     relaxed.atoms.calc = calc
     stress = np.asarray(relaxed.atoms.get_stress(voigt=True)) * EV_PER_A3_TO_GPA
     return _Sample(stress, np.zeros(6), relaxed.converged, 0)
-
-
-def _md_sample(start: Atoms, calc: object, eps: np.ndarray, settings: MdSettings, run: int) -> _Sample:
-    work = start.copy()  # keeps the momenta of the equilibrated frame
-    work.set_cell(start.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
-    work.calc = calc
-    work.set_constraint(FixCom())  # ASE >= 3.28: Langevin's own fixcm is deprecated (biased sampling)
-    dyn = Langevin(
-        work,
-        settings.timestep_fs * units.fs,
-        temperature_K=settings.temperature_K,
-        friction=settings.friction_per_fs / units.fs,
-        fixcm=False,
-        rng=np.random.default_rng([settings.seed, run]),
-    )
-    series = _run_and_record(
-        dyn, settings.nvt_steps, settings.average_steps, lambda: work.get_stress(voigt=True, include_ideal_gas=True)
-    )
-    stress = np.asarray(series) * EV_PER_A3_TO_GPA
-    return _Sample(stress.mean(axis=0), _block_sem(stress), True, settings.nvt_steps)
-
-
-def _equilibrate(atoms: Atoms, calc: object, settings: MdSettings) -> _Reference:
-    work = atoms.copy()
-    work.calc = calc
-    rng = np.random.default_rng([settings.seed, 0])
-    MaxwellBoltzmannDistribution(work, temperature_K=settings.temperature_K, rng=rng)
-    Stationary(work)
-    dyn = Inhomogeneous_NPTBerendsen(
-        work,
-        settings.timestep_fs * units.fs,
-        temperature_K=settings.temperature_K,
-        pressure_au=settings.pressure_GPa * units.GPa,
-        taut=settings.taut_fs * units.fs,
-        taup=settings.taup_fs * units.fs,
-        compressibility_au=settings.compressibility_per_GPa / units.GPa,
-    )
-    frames = _run_and_record(
-        dyn, settings.npt_steps, settings.average_steps, lambda: (work.cell[:], work.get_scaled_positions(wrap=False))
-    )
-    mean_cell = np.mean([cell for cell, _ in frames], axis=0)
-    mean = Atoms(work.get_chemical_symbols(), cell=mean_cell, pbc=True)
-    mean.set_scaled_positions(np.mean([pos for _, pos in frames], axis=0))
-    start = work.copy()
-    start.set_cell(mean_cell, scale_atoms=True)
-    return _Reference(start, mean, True, settings.npt_steps)
-
-
-def _run_and_record(dyn: MolecularDynamics, steps: int, last: int, observe: Callable[[], object]) -> list:
-    """Run `steps` MD steps and return `observe()` after each of the last `last` steps."""
-    dyn.run(steps - last)
-    record: list = []
-    dyn.attach(lambda: record.append(observe()), interval=1)
-    dyn.run(last)
-    return record[-last:]
-
-
-def _block_sem(series: np.ndarray, n_blocks: int = 5) -> np.ndarray:
-    """Standard error of the time average from `n_blocks` block means (correlated samples)."""
-    blocks = np.array([b.mean(axis=0) for b in np.array_split(series, n_blocks)])
-    return np.asarray(blocks.std(axis=0, ddof=1) / np.sqrt(n_blocks))

@@ -18,7 +18,8 @@ Parameters: ``preset``, ``compositions``, ``supercell`` (conventional cells per 
 ``sqs_cutoffs_A`` (icet pair, triplet cutoffs), ``min_solute_atoms``, ``x_element`` (x axis of the
 plots) and every field of :class:`MdSettings` (``temperature_K``, ``timestep_fs``, ``npt_steps``,
 ``nvt_steps``, ``average_steps``, ``seed``, ``tolerance``, ``symprec_A``, ``cell_tolerance``, ...).
-The SQS and the MD share ``seed``.
+The SQS and the MD share ``seed``. ``md_engine``: ``auto`` (default: LAMMPS's own integrators for
+``eam:``/``lammps:`` potentials, ASE's for any other calculator), ``ase`` or ``lammps``.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from mlip_bench.adapters.lammps import lammps_setup
 from mlip_bench.engine.evaluate import TimedCalculator
 from mlip_bench.engine.kinds.base import Outcome, TaskContext, TaskKind
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.errors import DataError, EvaluationError, PropertyError, TaskSpecError
+from mlip_bench.properties.lammps_md import LammpsEngine
 from mlip_bench.properties.md_elastic import MdElasticResult, MdSettings, calc_elastic_md
+from mlip_bench.properties.md_engine import AseEngine, MdEngine
 from mlip_bench.properties.sqs import SqsResult, atom_counts, generate_sqs, weight_percent
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -56,6 +60,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 _MAX_SUPERCELL = 8
+MD_ENGINES = ("auto", "ase", "lammps")
 #: the x axis of the composition plots: wt% of parameter ``x_element`` (Mg by default, as in paper 000)
 _X_LABEL = "solute x_element content (wt%)"
 
@@ -77,6 +82,8 @@ class AlloyParameters:
     sqs_cutoffs_A: tuple[float, ...] = (6.0, 4.5)
     min_solute_atoms: int = 1
     x_element: str = "Mg"
+    #: "auto" (LAMMPS for eam:/lammps: potentials, else ASE), "ase" or "lammps"
+    md_engine: str = "auto"
 
     @classmethod
     def from_task(cls, raw: Mapping[str, Any]) -> AlloyParameters:
@@ -90,6 +97,8 @@ class AlloyParameters:
         unknown = set(merged) - md_names - own - {"compositions"}
         if unknown:
             raise TaskSpecError(f"elastic_alloy: unknown parameters {sorted(unknown)}")
+        if str(merged.get("md_engine", "auto")) not in MD_ENGINES:
+            raise TaskSpecError(f"elastic_alloy: md_engine {merged['md_engine']!r} unknown (known: {MD_ENGINES})")
         md = MdSettings(**{k: v for k, v in merged.items() if k in md_names})
         kwargs = {k: v for k, v in merged.items() if k in own}
         if "sqs_cutoffs_A" in kwargs:
@@ -179,7 +188,8 @@ class AlloyElasticKind(TaskKind):
                 n_steps=params.sqs_steps,
                 seed=params.md.seed,
             )
-            result = calc_elastic_md(sqs.atoms, calc, settings=params.md, host=host)
+            engine = _md_engine(params.md_engine, ctx, calc)
+            result = calc_elastic_md(sqs.atoms, calc, settings=params.md, host=host, engine=engine)
         except (PropertyError, EvaluationError) as exc:
             return ItemRecord(comp.id, "failed", str(exc), n_atoms)
         finally:
@@ -194,7 +204,21 @@ class AlloyElasticKind(TaskKind):
                 f"tolerance {params.md.cell_tolerance} (anisotropy {result.cell_anisotropy:.3f}); "
                 "moduli are cubic averages"
             )
-        return ItemRecord(comp.id, "ok", "", n_atoms, f"other solutes: {others or 'none'}", scalars, arrays)
+        md = engine.name if params.md.temperature_K > 0 else "none (0 K)"
+        group = f"other solutes: {others or 'none'}; MD engine: {md}"
+        return ItemRecord(comp.id, "ok", "", n_atoms, group, scalars, arrays)
+
+
+def _md_engine(choice: str, ctx: TaskContext, calc: object) -> MdEngine:
+    """LAMMPS's own integrators for a potential given as LAMMPS commands (tens of times faster than
+    ASE's loop over the same LAMMPS calculator), ASE's for any other; raises PropertyError when
+    "lammps" is asked of a potential that is not one."""
+    setup = lammps_setup(ctx.potential.adapter, ctx.potential.arg) if choice != "ase" else None
+    if setup is not None:
+        return LammpsEngine(setup, calc)
+    if choice == "lammps":
+        raise PropertyError(f"md_engine lammps needs a LAMMPS potential (eam:, lammps:), not {ctx.potential.info.spec}")
+    return AseEngine(calc)
 
 
 def _supercell(wt: dict[str, float], host: str, params: AlloyParameters) -> tuple[int, dict[str, int]]:
