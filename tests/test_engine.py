@@ -111,6 +111,21 @@ def test_reference_curves_are_checked_and_part_of_the_task_identity(monkeypatch)
     assert parse_task(raw, source="x").sha256 != base
 
 
+def test_broken_literature_file_is_named(tmp_path, monkeypatch) -> None:
+    from mlip_bench.engine import spec
+
+    (tmp_path / "literature").mkdir()
+    (tmp_path / "literature" / "bad.yaml").write_text("values:\n  - key: a\n    note: {100} slab\n")
+    monkeypatch.setattr(spec, "reference_dir", lambda: tmp_path)
+    spec.literature.cache_clear()
+    try:
+        with pytest.raises(TaskSpecError, match=r"bad\.yaml: not valid YAML"):
+            spec.literature()
+    finally:
+        monkeypatch.undo()
+        spec.literature.cache_clear()
+
+
 def test_record_json_round_trip_keeps_nan_and_types(data_root) -> None:
     record = run_cell(Cell("emt", load_task("al-elastic")))
     text = json.dumps(to_jsonable(record))

@@ -83,7 +83,11 @@ def literature() -> dict[str, LiteratureValue]:
     """Every cited literature value by key, from ``reference_data/literature/*.yaml``."""
     out: dict[str, LiteratureValue] = {}
     for path in sorted((reference_dir() / "literature").glob("*.yaml")):
-        for entry in (yaml.safe_load(path.read_text()) or {}).get("values", []):
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise TaskSpecError(f"{path}: not valid YAML: {exc}") from exc
+        for entry in raw.get("values", []):
             missing = {"key", "property", "value", "unit", "kind", "citation"} - set(entry)
             if missing:
                 raise TaskSpecError(f"{path}: entry {entry.get('key', '?')!r}: missing {sorted(missing)}")
