@@ -99,3 +99,18 @@ def test_tables_use_the_newest_record_of_a_cell() -> None:
     for records in ([old, new], [new, old]):
         [table] = build_tables(records)
         assert [r.cells[0].value for r in table.rows] == [1.0]
+
+
+def test_identical_potentials_are_named_in_the_score_notes() -> None:
+    import dataclasses
+
+    e = {"a": 1.0, "b": 2.0, "c": 2.0}
+    records = [_record("t", "rmse", p, metrics=(_metric("e", e[p]),)) for p in e]
+    versions = {"a": "files sha256 1", "b": "files sha256 2", "c": "files sha256 2"}
+    records = [
+        dataclasses.replace(r, potential=dataclasses.replace(r.potential, version=versions[r.potential.spec]))
+        for r in records
+    ]
+    table = score_table(ScoreSpec("v", "V", "paper001", (Criterion("t", "e"),)), records, {"b": "B", "c": "C"}, list(e))
+    [note] = [n for n in table.notes if "same potential" in n]
+    assert note == "B and C are the same potential (files sha256 2): V counts it 2 times"

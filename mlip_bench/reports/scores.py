@@ -131,5 +131,22 @@ def score_table(
     notes = (
         f"V = sum over criteria of (w (c - min c) / std c)^2 over the {len(scores)} potentials with every criterion "
         "(paper 001 Methods, Eqs. 1-2); lower is better; it ranks potentials against each other only",
+        *_same_potential_notes(records, [s for s in order if s in scores], labels),
     )
     return Table(score.id, score.title, columns, tuple(rows), notes, ())
+
+
+def _same_potential_notes(
+    records: Sequence[ResultRecord], specs: Sequence[str], labels: Mapping[str, str]
+) -> list[str]:
+    """Rows whose potentials have the same version (same files, same package): V counts one model
+    twice, which shifts every criterion's spread."""
+    by_version: dict[str, list[str]] = {}
+    versions = {r.potential.spec: r.potential.version for r in records}
+    for spec in specs:
+        by_version.setdefault(versions.get(spec, spec), []).append(labels.get(spec, spec))
+    return [
+        f"{' and '.join(names)} are the same potential ({version}): V counts it {len(names)} times"
+        for version, names in by_version.items()
+        if len(names) > 1
+    ]
