@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ase.build
 import ase.io
 import numpy as np
 import pytest
@@ -270,3 +271,21 @@ def test_lammps_inline_numbers_are_not_files() -> None:
 
     pot = load_potential("lammps:pair_style lj/cut 8.5; pair_coeff * * 0.0104 3.40; elements Ar")
     assert pot.info.elements == frozenset({"Ar"})
+
+
+def test_replicating_calculator_ignores_constraints() -> None:
+    """MD holds the centre of mass with FixCom: the replicating wrapper (EMT's small cells) must
+    still evaluate (Atoms.repeat refuses constraints) and return the raw, unconstrained forces."""
+    from ase.calculators.emt import EMT
+    from ase.constraints import FixCom
+
+    from mlip_bench.adapters.supercell import ReplicatingCalculator
+
+    atoms = ase.build.bulk("Al", "fcc", a=4.05, cubic=True)
+    atoms.rattle(0.05, seed=2)
+    raw = atoms.copy()
+    raw.calc = EMT()
+    atoms.set_constraint(FixCom())
+    atoms.calc = ReplicatingCalculator(EMT(), min_height_A=12.0)
+    forces = atoms.calc.get_forces(atoms)  # the calculator's own, before Atoms applies FixCom
+    np.testing.assert_allclose(forces, raw.get_forces(), atol=1e-10)

@@ -15,7 +15,7 @@ from mlip_bench.engine import kinds
 from mlip_bench.engine.kinds.alloy_elastic import AlloyElasticKind, AlloyParameters
 from mlip_bench.engine.runner import Cell, run_cell
 from mlip_bench.engine.spec import load_task_file
-from mlip_bench.errors import TaskSpecError
+from mlip_bench.errors import PropertyError, TaskSpecError
 from mlip_bench.paths import tasks_dir
 from mlip_bench.properties.lammps_md import LammpsEngine
 from mlip_bench.properties.md_elastic import MdSettings, paper_strain
@@ -78,6 +78,22 @@ def test_lammps_runs_are_reproducible_with_a_seed(mishin) -> None:
     np.testing.assert_array_equal(first.stress_GPa, second.stress_GPa)
     other = engine.nvt_stress(engine.equilibrate(atoms, settings).start, settings, 2)
     assert not np.array_equal(first.stress_GPa, other.stress_GPa)
+
+
+def test_round_off_shear_stays_in_lammps_and_lammps_errors_are_property_errors(mishin) -> None:
+    """A relaxed cell carries ~1e-12 Å off-diagonal noise: still an orthogonal LAMMPS box (no ASE
+    fallback, which needs a calculator this engine lacks). LAMMPS's own errors fail the property."""
+    engine = LammpsEngine(mishin[1].setup)
+    atoms = bulk("Al", "fcc", a=4.05, cubic=True).repeat(2)
+    atoms.set_cell(atoms.cell[:] + 1e-12 * np.ones((3, 3)), scale_atoms=True)
+    settings = MdSettings(temperature_K=300, npt_steps=20, nvt_steps=20, average_steps=10)
+    assert engine.equilibrate(atoms, settings).mean.cell.angles() == pytest.approx([90, 90, 90])
+    sheared = atoms.copy()
+    sheared.set_cell(atoms.cell[:] @ (np.eye(3) + paper_strain(0, 0.01)), scale_atoms=True)
+    with pytest.raises(PropertyError, match="orthogonal cell"):
+        engine.equilibrate(sheared, settings)
+    with pytest.raises(PropertyError, match="LAMMPS NPT run failed"):
+        engine.equilibrate(atoms, dataclasses.replace(settings, average_steps=40))
 
 
 def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:

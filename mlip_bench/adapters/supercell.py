@@ -47,7 +47,9 @@ class ReplicatingCalculator(Calculator):  # type: ignore[misc]
         assert self.atoms is not None
         reps = repeats_for(self.atoms, self.min_height_A)
         n_images = reps[0] * reps[1] * reps[2]
-        work = self.atoms.repeat(reps) if n_images > 1 else self.atoms.copy()
+        base = self.atoms.copy()
+        base.set_constraint()  # raw forces; and Atoms.repeat refuses constrained atoms (FixCom in MD)
+        work = base.repeat(reps) if n_images > 1 else base
         work.calc = self.inner
         n = len(self.atoms)
         energy = work.get_potential_energy() / n_images

@@ -13,6 +13,8 @@ ASE's ``Prism`` and the stress rotated back, so results are in the frame of the 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,10 +49,16 @@ class LammpsEngine:
         """LAMMPS's press/berendsen refuses triclinic boxes: a cell that relaxed to a small shear (a
         concentrated SQS) is equilibrated by ASE's Inhomogeneous_NPTBerendsen on `calc` (the same
         algorithm; a small share of the MD steps); raises PropertyError without `calc`."""
-        if not np.allclose(atoms.cell.array, np.diag(np.diag(atoms.cell.array)), rtol=0, atol=1e-10):
+        if not _orthogonal(atoms.cell.array):
             if self.calc is None:
                 raise PropertyError("LAMMPS NPT needs an orthogonal cell (or an ASE calculator for a sheared one)")
             return AseEngine(self.calc).equilibrate(atoms, settings)
+        atoms = atoms.copy()  # round-off shear from a relaxation would make LAMMPS's box triclinic
+        atoms.set_cell(np.diag(np.diag(atoms.cell.array)), scale_atoms=False)
+        with _lammps_errors("NPT"):
+            return self._equilibrate(atoms, settings)
+
+    def _equilibrate(self, atoms: Atoms, settings: MdSettings) -> Equilibrated:
         lmp, _ = self._open(atoms, settings)
         try:
             t = settings.temperature_K
@@ -89,6 +97,10 @@ class LammpsEngine:
         return in_mean_cell(last, mean_cell_lammps, scaled[order], settings.npt_steps)
 
     def nvt_stress(self, atoms: Atoms, settings: MdSettings, run: int) -> StressAverage:
+        with _lammps_errors("NVT"):
+            return self._nvt_stress(atoms, settings, run)
+
+    def _nvt_stress(self, atoms: Atoms, settings: MdSettings, run: int) -> StressAverage:
         lmp, prism = self._open(atoms, settings)
         try:
             t = settings.temperature_K
@@ -132,7 +144,7 @@ class LammpsEngine:
                     "boundary p p p",
                     # an orthogonal box where the cell is one: press/berendsen refuses triclinic boxes
                     f"region cell prism 0 {xhi} 0 {yhi} 0 {zhi} {xy} {xz} {yz} units box"
-                    if prism.is_skewed() or max(abs(xy), abs(xz), abs(yz)) > 0
+                    if not _orthogonal(atoms.cell.array)
                     else f"region cell block 0 {xhi} 0 {yhi} 0 {zhi} units box",
                     f"create_box {len(elements)} cell",
                     *(f"mass {i + 1} {atomic_masses[atomic_numbers[e]]}" for i, e in enumerate(elements)),
@@ -163,6 +175,22 @@ class LammpsEngine:
         out = Atoms(template.get_chemical_symbols(), positions=x, cell=cell, pbc=True)
         out.set_velocities(v)
         return out
+
+
+def _orthogonal(cell: np.ndarray) -> bool:
+    """Off-diagonal cell entries below 1e-6 Å (round-off of a relaxation) count as zero."""
+    return bool(np.abs(cell - np.diag(np.diag(cell))).max() < 1e-6)
+
+
+@contextmanager
+def _lammps_errors(stage: str) -> Iterator[None]:
+    """LAMMPS raises bare ``Exception``: a property fails with PropertyError, so one item fails."""
+    try:
+        yield
+    except PropertyError:
+        raise
+    except Exception as exc:
+        raise PropertyError(f"LAMMPS {stage} run failed: {exc}") from exc
 
 
 def _fix_vector(lmp: Any, fix: str, i: int) -> float:
