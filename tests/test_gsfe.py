@@ -120,6 +120,9 @@ def test_kind_runs_through_the_engine_with_rmse(monkeypatch: pytest.MonkeyPatch)
     xs = (0.0, 0.3, 0.5, 0.7, 1.0)
     curve = ReferenceCurve("test/al/gsfe", "test", "x (b_p)", "γ (mJ/m²)", xs, (0.0,) * 5, "test")
     monkeypatch.setattr(gsfe_kind, "reference_curve", lambda key: curve)
+    from mlip_bench.data import curves as curves_module
+
+    monkeypatch.setattr(curves_module, "reference_curves", lambda: {"x": curve})  # the task names it
     raw = {
         "id": "al-gsfe-test",
         "version": 1,
