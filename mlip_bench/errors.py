@@ -40,6 +40,15 @@ class TaskSpecError(MlipBenchError):
     """A task or leaderboard spec file does not validate."""
 
 
+class UnknownKindError(TaskSpecError):
+    """No registered task kind has this name (the message lists the known ones)."""
+
+
+class KindError(MlipBenchError):
+    """A task kind (built-in or plugin) is invalid: not a TaskKind, a bad parameter declaration, or
+    a name another kind already has (both owners named)."""
+
+
 class EvaluationError(MlipBenchError):
     """A potential failed, or returned a non-finite value, on one structure."""
 
@@ -50,3 +59,35 @@ class PropertyError(MlipBenchError):
 
 class ResultStoreError(MlipBenchError):
     """A stored result record cannot be read or written."""
+
+
+class CorruptFileError(ResultStoreError):
+    """A stored file is truncated, not what it claims to be, of another schema, or fails its checksum.
+
+    ``CorruptFileError(path, reason)``: the message is "<path>: <reason>"; both kept as attributes.
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class StoreIntegrityWarning(UserWarning):
+    """A bad file in a store was set aside (quarantined) instead of being used; names the path."""
+
+
+class CheckpointWarning(UserWarning):
+    """An MD checkpoint file is unreadable or belongs to another run: ignored (names the path, the reason)."""
+
+
+class WorkerError(MlipBenchError):
+    """An executor could not run a work item to completion (the message names the item's index)."""
+
+
+class ItemCrashed(WorkerError):
+    """A work item killed its worker (exit code, signal) or tried to exit it (SystemExit)."""
+
+
+class ItemTimeout(WorkerError):
+    """A work item ran past its time limit; its worker was killed (or, for dask, released)."""

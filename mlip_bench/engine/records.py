@@ -76,15 +76,20 @@ class Counts:
     failed: int = 0
     skipped: int = 0
     invalid: int = 0
+    #: of the failed: items lost to a worker crash or a timeout (retried by the next run)
+    lost: int = 0
 
 
 @dataclass(frozen=True)
 class Timings:
-    """Seconds: inside the potential's calculator, in the suite around it, and wall-clock."""
+    """Seconds: inside the potential's calculator (for the cell's results, whenever they were
+    computed), in the suite around it, and wall-clock of the cell's work in the run that finished it;
+    potential calls made for the cell in that run (0 when everything came from stored work items)."""
 
     calculator_s: float = 0.0
     suite_s: float = 0.0
     wall_s: float = 0.0
+    potential_calls: int = 0
 
 
 @dataclass(frozen=True)
@@ -202,3 +207,45 @@ def _build(tp: Any, data: Any) -> Any:
     if tp is float:
         return math.nan if data is None else float(data)
     return data
+
+
+def pack_item_arrays(items: tuple[ItemRecord, ...]) -> dict[str, np.ndarray]:
+    """The `arrays` of all `items`, packed per name for one compact file.
+
+    For the j-th array name (first-seen order): ``names[j]``; ``values_<j>`` (float64, every item's values
+    concatenated) and ``lengths_<j>`` (int64, one per item; -1 where the item lacks that array). Empty
+    dict when no item has arrays. Keys are made of indices so that any array name is safe.
+    """
+    names = list(dict.fromkeys(name for item in items for name in item.arrays))
+    if not names:
+        return {}
+    packed: dict[str, np.ndarray] = {"names": np.array(names, dtype=str)}
+    for j, name in enumerate(names):
+        parts = [np.asarray(item.arrays[name], dtype=np.float64).ravel() for item in items if name in item.arrays]
+        packed[f"values_{j}"] = np.concatenate(parts) if parts else np.zeros(0)
+        lengths = [len(item.arrays[name]) if name in item.arrays else -1 for item in items]
+        packed[f"lengths_{j}"] = np.array(lengths, dtype=np.int64)
+    return packed
+
+
+def join_item_arrays(items: tuple[ItemRecord, ...], packed: Mapping[str, np.ndarray]) -> tuple[ItemRecord, ...]:
+    """Inverse of :func:`pack_item_arrays`: `items` with their arrays (lists of float) re-attached.
+
+    Raises ValueError (saying which entry) when `packed` does not fit `items`: missing entries, a length
+    table of another item count, or lengths that do not add up to the values.
+    """
+    if not packed:
+        return items
+    per_item: list[dict[str, list[float]]] = [{} for _ in items]
+    for j, name in enumerate(str(n) for n in packed["names"]):
+        values, lengths = packed[f"values_{j}"], packed[f"lengths_{j}"]
+        if lengths.shape != (len(items),):
+            raise ValueError(f"array {name!r}: {lengths.shape[0]} lengths for {len(items)} items")
+        present = lengths[lengths >= 0]
+        if values.ndim != 1 or int(present.sum()) != values.shape[0]:
+            raise ValueError(f"array {name!r}: lengths add up to {int(present.sum())}, values hold {values.size}")
+        offsets = np.concatenate([[0], np.cumsum(present)])
+        for k, i in enumerate(np.flatnonzero(lengths >= 0)):
+            per_item[i][name] = values[offsets[k] : offsets[k + 1]].tolist()
+    pairs = zip(items, per_item, strict=True)
+    return tuple(dataclasses.replace(item, arrays=arrays) if arrays else item for item, arrays in pairs)
