@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
@@ -56,6 +57,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _executor(args: argparse.Namespace) -> Any:
+    from mlip_bench.engine.executors import make_executor
+
+    return make_executor(args.executor, args.workers, scheduler=args.scheduler)
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from mlip_bench.engine.runner import RunOptions
+
+    return RunOptions(chunk_structures=args.chunk_structures, timeout_s=args.timeout)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from mlip_bench.engine.records import to_jsonable
     from mlip_bench.engine.runner import Cell, run_cells
@@ -69,8 +82,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         task = task.with_dataset(str(args.dataset))
     cell = Cell(potential=args.potential, task=task, data_root=args.data_root, progress=not args.no_progress)
     # model packages print banners to stdout: keep stdout for the result alone
-    with contextlib.redirect_stdout(sys.stderr):
-        [record] = run_cells([cell], store=ResultStore(args.results), force=args.force)
+    with contextlib.redirect_stdout(sys.stderr), _executor(args) as executor:
+        [record] = run_cells(
+            [cell],
+            store=ResultStore(args.results),
+            executor=executor,
+            force=args.force,
+            progress=not args.no_progress,
+            options=_options(args),
+        )
     if args.json:
         import json
 
@@ -83,7 +103,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from mlip_bench.engine.executors import make_executor
     from mlip_bench.engine.runner import Cell, run_cells
     from mlip_bench.engine.spec import load_task
     from mlip_bench.engine.store import ResultStore
@@ -92,18 +111,15 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
     spec = load_leaderboard(args.name)
     tasks = [load_task(t) for t in spec.tasks]
-    cells = [
-        Cell(p.spec, t, args.data_root, progress=not args.no_progress and args.executor == "serial")
-        for t in tasks
-        for p in spec.potentials
-    ]
-    with contextlib.redirect_stdout(sys.stderr):
+    cells = [Cell(p.spec, t, args.data_root) for t in tasks for p in spec.potentials]
+    with contextlib.redirect_stdout(sys.stderr), _executor(args) as executor:
         records = run_cells(
             cells,
             store=ResultStore(args.results),
-            executor=make_executor(args.executor, args.workers),
+            executor=executor,
             force=args.force,
             progress=not args.no_progress,
+            options=_options(args),
         )
     out = Path(args.out or Path("reports") / spec.id)
     tables = publish(records, out, spec)
@@ -149,26 +165,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--results", default="results", help="result store folder (default ./results)")
     common.add_argument("--no-progress", action="store_true", help="no progress bars")
+    work = argparse.ArgumentParser(add_help=False)
+    work.add_argument(
+        "--executor",
+        default="process",
+        choices=["process", "serial", "dask"],
+        help="process: supervised worker processes, a crash or hang costs only its items (default); "
+        "serial: in this process, no isolation (debugging); dask: a dask.distributed cluster",
+    )
+    work.add_argument("--scheduler", help="dask scheduler address (default: a local cluster of --workers)")
+    work.add_argument("--timeout", type=float, help="seconds per work item (default: the task's, else the kind's)")
+    work.add_argument("--chunk-structures", type=int, default=64, help="dataset structures per work item (default 64)")
+    work.add_argument("--force", action="store_true", help="recompute stored results and work items")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", parents=[common], help="available potentials, tasks, datasets, leaderboards")
     p.add_argument("what", choices=["potentials", "tasks", "datasets", "leaderboards"])
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("run", parents=[common], help="score one potential on one task")
+    p = sub.add_parser("run", parents=[common, work], help="score one potential on one task")
     p.add_argument("--potential", required=True, help="spec, e.g. emt, eam:Al_mm.eam.fs, python:module:factory")
     p.add_argument("--task", required=True, help="task id (mlip-bench list tasks) or a task YAML file")
     p.add_argument("--dataset", help="score on this extxyz/parquet file instead of the task's dataset")
     p.add_argument("--json", action="store_true", help="print the result record as JSON on stdout")
-    p.add_argument("--force", action="store_true", help="recompute even if the result is stored")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("leaderboard", parents=[common], help="run a leaderboard and publish its report")
+    p = sub.add_parser("leaderboard", parents=[common, work], help="run a leaderboard and publish its report")
     p.add_argument("name", nargs="?", default="default", help="leaderboard name or YAML file (default: default)")
     p.add_argument("--out", help="report folder (default reports/<name>)")
-    p.add_argument("--executor", default="serial", choices=["serial", "process"])
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--force", action="store_true", help="recompute stored results")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.set_defaults(func=_cmd_leaderboard)
 
     p = sub.add_parser("report", parents=[common], help="rebuild reports from stored results")
@@ -186,13 +212,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if getattr(args, "data_root", None):
-        # adapters resolve data-relative potential files (and workers inherit the environment)
-        from mlip_bench.paths import DATA_ENV
+    from mlip_bench.paths import using_data_root
 
-        os.environ[DATA_ENV] = str(Path(args.data_root).expanduser().absolute())
     try:
-        return int(args.func(args))
+        # data-relative files (potentials, datasets) resolve under --data-root here; work items carry it
+        # to worker processes explicitly
+        with using_data_root(getattr(args, "data_root", None)):
+            return int(args.func(args))
     except MlipBenchError as exc:
         print(f"mlip-bench: error: {exc}", file=sys.stderr)
         return 2

@@ -6,13 +6,17 @@ package; a wheel carries copies under ``mlip_bench/_bundled``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from mlip_bench.errors import DataError
 
 _PACKAGE = Path(__file__).resolve().parent
 DATA_ENV = "MLIP_BENCH_DATA"
+#: the data root a run passed explicitly (workers receive it with each work item, not through the environment)
+_explicit_root: list[Path] = []
 
 
 def project_dir(name: str) -> Path:
@@ -37,6 +41,8 @@ def resolve_data_root(explicit: str | Path | None = None) -> Path | None:
     found beside the working directory or the checkout; None when there is none."""
     if explicit is not None:
         return Path(explicit).expanduser().absolute()
+    if _explicit_root:
+        return _explicit_root[-1]
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env).expanduser().absolute()
@@ -58,3 +64,17 @@ def resolve_input_file(text: str) -> Path:
     if root is not None and (root / path).exists():
         return root / path
     return path
+
+
+@contextlib.contextmanager
+def using_data_root(root: str | Path | None) -> Iterator[None]:
+    """Within the block, data-relative files (datasets, potential files) resolve under `root`
+    (no effect when None)."""
+    if root is None:
+        yield
+        return
+    _explicit_root.append(Path(root).expanduser().absolute())
+    try:
+        yield
+    finally:
+        _explicit_root.pop()

@@ -73,3 +73,68 @@ def reset_counting() -> None:
     """Set :data:`COUNTING_CALLS` back to zero."""
     global COUNTING_CALLS
     COUNTING_CALLS = 0
+
+
+class CallLogging(EMT):
+    """EMT that appends one line per ``calculate`` call (the structure's ``info["id"]``, else its
+    atom count) to the file named by ``$MLIP_BENCH_TEST_CALL_LOG`` and then sleeps
+    ``$MLIP_BENCH_TEST_CALL_SLEEP`` seconds (default 0): calls counted across processes and runs,
+    slow enough to be killed mid-run. The line is written and flushed before computing, so a call
+    in flight when a run is killed is counted too."""
+
+    def calculate(self, atoms: Any = None, properties: Any = None, system_changes: Any = all_changes) -> None:
+        import os
+        import time
+
+        path = os.environ.get("MLIP_BENCH_TEST_CALL_LOG")
+        if path:
+            with open(path, "a") as handle:
+                handle.write(f"{atoms.info.get('id', len(atoms))}\n")
+        time.sleep(float(os.environ.get("MLIP_BENCH_TEST_CALL_SLEEP", "0")))
+        super().calculate(atoms, properties, system_changes)
+
+
+class Misbehaving(EMT):
+    """EMT that misbehaves on every structure whose ``info["id"]`` starts with "bad" (on every
+    structure when `always`): ``mode`` "abort" (os.abort: a native crash, SIGABRT), "exit"
+    (os._exit(3)), "systemexit" (raise SystemExit(2)) or "hang" (sleep for an hour)."""
+
+    def __init__(self, mode: str, *, always: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.always = always
+
+    def calculate(self, atoms: Any = None, properties: Any = None, system_changes: Any = all_changes) -> None:
+        import os
+        import time
+
+        if self.always or str(atoms.info.get("id", "")).startswith("bad"):
+            if self.mode == "abort":
+                os.abort()
+            if self.mode == "exit":
+                os._exit(3)
+            if self.mode == "systemexit":
+                raise SystemExit(2)
+            if self.mode == "hang":
+                time.sleep(3600)
+        super().calculate(atoms, properties, system_changes)
+
+
+def aborting() -> Misbehaving:
+    return Misbehaving("abort")
+
+
+def exiting() -> Misbehaving:
+    return Misbehaving("exit")
+
+
+def system_exiting() -> Misbehaving:
+    return Misbehaving("systemexit")
+
+
+def hanging() -> Misbehaving:
+    return Misbehaving("hang")
+
+
+def always_aborting() -> Misbehaving:
+    return Misbehaving("abort", always=True)

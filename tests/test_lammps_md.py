@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from mlip_bench.adapters.lammps import lammps_setup
+from mlip_bench.adapters.lammps import LammpsSetup, lammps_setup
 from mlip_bench.adapters.registry import load_potential
 from mlip_bench.engine import kinds
 from mlip_bench.engine.kinds.alloy_elastic import AlloyElasticKind, AlloyParameters
@@ -18,7 +18,7 @@ from mlip_bench.engine.spec import load_task_file
 from mlip_bench.errors import PropertyError, TaskSpecError
 from mlip_bench.paths import tasks_dir
 from mlip_bench.properties.lammps_md import LammpsEngine
-from mlip_bench.properties.md_elastic import MdSettings, paper_strain
+from mlip_bench.properties.md_elastic import MdSettings, equilibrate, nvt_stress, paper_strain
 from mlip_bench.properties.md_engine import AseEngine
 from mlip_bench.units import EV_PER_A3_TO_GPA
 
@@ -42,7 +42,7 @@ def test_stress_of_a_sheared_cell_is_the_calculators(mishin) -> None:
     atoms.rattle(0.01, seed=1)
     atoms.set_cell(atoms.cell[:] @ (np.eye(3) + paper_strain(0, 0.01) + paper_strain(1, 0.005)), scale_atoms=True)
     cold = MdSettings(temperature_K=1e-6, nvt_steps=10, average_steps=5, timestep_fs=0.01)
-    average = engine.nvt_stress(atoms, cold, 1)
+    average = nvt_stress(engine, atoms, cold, 1)
     atoms.calc = calc
     static = atoms.get_stress(voigt=True) * EV_PER_A3_TO_GPA
     assert np.abs(static[3:]).max() > 0.1  # shear stresses present, so a wrong rotation would show
@@ -57,8 +57,8 @@ def test_lammps_and_ase_integrators_agree_on_the_same_potential(mishin) -> None:
     start = bulk("Al", "fcc", a=4.05, cubic=True).repeat(3)
     out = {}
     for e in (engine, AseEngine(calc)):
-        eq = e.equilibrate(start, settings)
-        out[e.name] = (eq, e.nvt_stress(eq.start, settings, 1))
+        eq = equilibrate(e, start, settings)
+        out[e.name] = (eq, nvt_stress(e, eq.start, settings, 1))
     (eq_l, st_l), (eq_a, st_a) = out["lammps"], out["ase"]
     lengths_l, lengths_a = eq_l.mean.cell.lengths(), eq_a.mean.cell.lengths()
     assert np.ptp(lengths_l) < 0.02 and np.allclose(eq_l.mean.cell.angles(), 90)
@@ -73,10 +73,10 @@ def test_lammps_runs_are_reproducible_with_a_seed(mishin) -> None:
     _, engine = mishin
     settings = MdSettings(temperature_K=300, npt_steps=50, nvt_steps=50, average_steps=25, seed=3)
     atoms = bulk("Al", "fcc", a=4.05, cubic=True).repeat(2)
-    first = engine.nvt_stress(engine.equilibrate(atoms, settings).start, settings, 1)
-    second = engine.nvt_stress(engine.equilibrate(atoms, settings).start, settings, 1)
+    first = nvt_stress(engine, equilibrate(engine, atoms, settings).start, settings, 1)
+    second = nvt_stress(engine, equilibrate(engine, atoms, settings).start, settings, 1)
     np.testing.assert_array_equal(first.stress_GPa, second.stress_GPa)
-    other = engine.nvt_stress(engine.equilibrate(atoms, settings).start, settings, 2)
+    other = nvt_stress(engine, equilibrate(engine, atoms, settings).start, settings, 2)
     assert not np.array_equal(first.stress_GPa, other.stress_GPa)
 
 
@@ -87,13 +87,16 @@ def test_round_off_shear_stays_in_lammps_and_lammps_errors_are_property_errors(m
     atoms = bulk("Al", "fcc", a=4.05, cubic=True).repeat(2)
     atoms.set_cell(atoms.cell[:] + 1e-12 * np.ones((3, 3)), scale_atoms=True)
     settings = MdSettings(temperature_K=300, npt_steps=20, nvt_steps=20, average_steps=10)
-    assert engine.equilibrate(atoms, settings).mean.cell.angles() == pytest.approx([90, 90, 90])
+    assert equilibrate(engine, atoms, settings).mean.cell.angles() == pytest.approx([90, 90, 90])
     sheared = atoms.copy()
     sheared.set_cell(atoms.cell[:] @ (np.eye(3) + paper_strain(0, 0.01)), scale_atoms=True)
     with pytest.raises(PropertyError, match="orthogonal cell"):
-        engine.equilibrate(sheared, settings)
-    with pytest.raises(PropertyError, match="LAMMPS NPT run failed"):
-        engine.equilibrate(atoms, dataclasses.replace(settings, average_steps=40))
+        equilibrate(engine, sheared, settings)
+    broken = LammpsEngine(LammpsSetup(("pair_style eam/alloy", "pair_coeff * * /no/such.eam.alloy Al"), ("Al",), ()))
+    with pytest.raises(PropertyError, match="LAMMPS npt_berendsen run failed"):
+        equilibrate(broken, atoms, settings)
+    with pytest.raises(PropertyError, match="average_steps = 40 out of range"):
+        equilibrate(engine, atoms, dataclasses.replace(settings, average_steps=40))
 
 
 def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:

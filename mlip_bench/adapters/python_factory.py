@@ -1,9 +1,14 @@
 """Any ASE calculator without writing an adapter: ``python:module:factory`` calls
-``module.factory()`` and uses the calculator it returns (the module must be importable)."""
+``module.factory()`` and uses the calculator it returns (the module must be importable).
+
+The potential's version is the sha256 of the module's source plus that of every file the factory
+declares in a ``model_files`` attribute (weights, parameter files; relative paths are relative to
+the module's folder), so a changed weights file is never scored with stale results."""
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version
@@ -36,6 +41,9 @@ class PythonFactoryAdapter(Adapter):
         source = getattr(module, "__file__", None)
         # the module's source identifies the potential better than a version string that may lag
         version = file_version(source) if source else str(getattr(module, "__version__", "unversioned"))
+        # weights and parameter files the factory reads change results as much as its code does
+        for path in _model_files(factory, arg, Path(source).parent if source else Path.cwd()):
+            version += f"; {path.name} {file_version(path)}"
         return PotentialInfo(
             spec=f"python:{arg}",
             name=getattr(factory, "__name__", arg),
@@ -50,3 +58,19 @@ class PythonFactoryAdapter(Adapter):
         if not hasattr(calc, "get_potential_energy") and not hasattr(calc, "calculate"):
             raise PotentialError(f"python:{arg}: factory returned {type(calc).__name__}, not an ASE calculator")
         return calc
+
+
+def _model_files(factory: Any, arg: str, base: Path) -> list[Path]:
+    """The files a factory declares it reads (``factory.model_files``: paths, relative ones to its
+    module's folder). Raises PotentialError for a declared file that does not exist."""
+    declared = getattr(factory, "model_files", ())
+    if isinstance(declared, str | Path):
+        declared = (declared,)
+    paths = []
+    for entry in declared:
+        path = Path(entry).expanduser()
+        path = path if path.is_absolute() else base / path
+        if not path.is_file():
+            raise PotentialError(f"python:{arg}: model file {entry!r} declared in model_files does not exist ({path})")
+        paths.append(path)
+    return paths

@@ -15,6 +15,9 @@ from mlip_bench.errors import EvaluationError
 
 PROPERTIES = ("energy", "forces", "stress")
 
+#: potential calls made by :func:`predict` in this process (work items report their share)
+CALLS = [0]
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -49,6 +52,7 @@ def predict(calc: Any, atoms: Atoms, *, label: str, want_stress: bool = True) ->
     or non-finite result.
     """
     work = atoms.copy()
+    CALLS[0] += 1
     start = time.perf_counter()
     try:
         results = _call(calc, work, want_stress and bool(work.pbc.all()))

@@ -9,7 +9,7 @@ import os
 import tempfile
 import time
 import warnings
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from mlip_bench.errors import CorruptFileError, StoreIntegrityWarning
@@ -73,7 +73,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _utc_stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def quarantine(path: Path, *, root: Path, reason: str) -> Path:

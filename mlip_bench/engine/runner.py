@@ -1,178 +1,300 @@
-"""The runner: potential x task cells -> result records, cached in a :class:`ResultStore`.
+"""The runner: potential x task cells -> work items -> result records.
 
-A cell never raises for bad input: an unknown potential, a missing dataset or a crashing
-calculator become a record with status "failed" (or "missing_data", "not_applicable") and a
-message naming the culprit, so the rest of a leaderboard completes.
+Each cell is planned in this process (the potential resolved once, the dataset loaded once per
+process), split into work items (chunks of structures to predict for dataset kinds, the items a
+property kind declares), and the items not already in the artifact store are sent to the executor.
+Each item's result is stored the moment it arrives; a cell is reduced to its record as soon as its
+last item is in, and the record is stored. A run killed at any point (SIGKILL included) loses at
+most the items in flight: the next run finds everything else in the store.
+
+A cell never raises for bad input: an unknown potential, a missing dataset, a crashing or hanging
+calculator become a record with status "failed" (or "missing_data", "not_applicable",
+"unavailable") and a message naming the culprit, so the rest of a leaderboard completes.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from functools import cache
-from pathlib import Path
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from tqdm import tqdm
 
-from mlip_bench import __version__
-from mlip_bench.adapters.registry import Potential, load_potential
-from mlip_bench.data.extxyz import sha256_of
+from mlip_bench.adapters.registry import Potential
 from mlip_bench.data.frames import Dataset
-from mlip_bench.data.registry import fingerprint
-from mlip_bench.data.registry import load_dataset as _load_dataset
-from mlip_bench.engine.environment import capture_environment
+from mlip_bench.data.registry import load_dataset
+from mlip_bench.engine.artifacts import ArtifactStore, ChunkPredictions, chunked, content_key, frame_key
+from mlip_bench.engine.build_record import RecordBuilder
 from mlip_bench.engine.executors import Executor, SerialExecutor
-from mlip_bench.engine.kinds import KINDS, Outcome, TaskContext
-from mlip_bench.engine.prediction_cache import PredictionCache
-from mlip_bench.engine.records import (
-    SCHEMA_VERSION,
-    Counts,
-    DatasetRecord,
-    GroupMetrics,
-    MetricValue,
-    PotentialRecord,
-    ResultRecord,
-    TaskRecord,
-    Timings,
-)
+from mlip_bench.engine.identity import cell_key as _cell_key
+from mlip_bench.engine.identity import predictions_key, resolve
+from mlip_bench.engine.kinds import KINDS, Outcome, TaskContext, TaskKind
+from mlip_bench.engine.kinds.base import ItemOutput
+from mlip_bench.engine.records import ItemRecord, ResultRecord
 from mlip_bench.engine.spec import TaskSpec
 from mlip_bench.engine.store import ResultStore
+from mlip_bench.engine.workitems import ItemJob, Job, PredictJob, execute
 from mlip_bench.errors import DatasetNotFoundError, MlipBenchError, OptionalDependencyError
-from mlip_bench.paths import resolve_input_file
 
 #: cell outcomes that depend on the machine rather than the inputs: never reused from the store
 RERUN_STATUSES = frozenset({"failed", "unavailable", "missing_data"})
+#: per-item time limit when neither the CLI nor the task nor the kind sets one
+DEFAULT_ITEM_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One unit of work: a potential spec on a task (picklable; sent to executor workers)."""
+    """One potential spec on one task (picklable)."""
 
     potential: str
     task: TaskSpec
     data_root: str | None = None
     progress: bool = False
-    #: where predictions are shared between tasks (``<results>/predictions``); None: not kept
-    cache_dir: str | None = None
 
 
-@cache
-def code_version() -> str:
-    """sha256 of the suite's computing code (adapters, data, engine, metrics, properties): a fix
-    in any of them must invalidate stored results; reports and the CLI do not."""
-    package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for folder in ("adapters", "data", "engine", "metrics", "properties"):
-        for path in sorted((package / folder).rglob("*.py")):
-            digest.update(path.read_bytes())
-    digest.update((package / "units.py").read_bytes())
-    return digest.hexdigest()[:16]
+@dataclass(frozen=True)
+class RunOptions:
+    """How cells are cut into work items: dataset chunks of at most `chunk_structures` structures
+    and about `chunk_atoms` atoms; `timeout_s` overrides every item's time limit."""
 
-
-def _potential_identity(spec: str) -> list[str]:
-    try:
-        info = load_potential(spec).info
-    except Exception as exc:  # an unresolvable spec still gets a key; the run reports why
-        return [spec, f"unresolved: {type(exc).__name__}: {exc}"]
-    return [info.spec, info.version]
-
-
-def _file_identity(text: str) -> str:
-    path = resolve_input_file(text)
-    return sha256_of(path) if path.is_file() else f"{text}: missing"
-
-
-#: task parameters naming an input outside the task file whose content changes the result
-#: (a reference potential, DFT force sets): the cell key holds that content's identity
-_REFERENCE_INPUTS: dict[str, Callable[[str], object]] = {
-    "reference_potential": _potential_identity,
-    "reference_force_sets": _file_identity,
-}
+    chunk_structures: int = 64
+    chunk_atoms: int = 4096
+    timeout_s: float | None = None
 
 
 def cell_key(cell: Cell) -> str:
     """Content hash of everything that determines a cell's result."""
-    parts: dict[str, object] = {
-        "task": cell.task.sha256,
-        "schema": SCHEMA_VERSION,
-        "suite": __version__,
-        "code": code_version(),
-    }
-    parts["potential"] = _potential_identity(cell.potential)
-    if cell.task.dataset:
-        parts["dataset"] = fingerprint(cell.task.dataset)
-    for name, identify in _REFERENCE_INPUTS.items():
-        if (value := cell.task.parameters.get(name)) is not None:
-            parts[name] = identify(str(value))
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return _cell_key(cell.task, resolve(cell.potential, cell.data_root), cell.potential, cell.data_root)
 
 
-def run_cell(cell: Cell) -> ResultRecord:
-    """Evaluate one cell; every failure is captured in the returned record."""
-    start = time.perf_counter()
-    builder = _RecordBuilder(cell)
-    try:
-        potential = load_potential(cell.potential)
-    except OptionalDependencyError as exc:
-        return builder.finish("unavailable", str(exc), start=start)
-    except MlipBenchError as exc:
-        return builder.finish("failed", str(exc), start=start)
-    except Exception as exc:  # plugins and user modules can fail in any way
-        return builder.finish("failed", f"{cell.potential}: {type(exc).__name__}: {exc}", start=start)
-    builder.potential = potential
-    kind = KINDS.get(cell.task.kind)
-    if kind is None:
-        return builder.finish(
-            "failed", f"task {cell.task.id}: unknown kind {cell.task.kind!r} (known: {sorted(KINDS)})", start=start
+@dataclass
+class _CellState:
+    cell: Cell
+    builder: RecordBuilder
+    kind: TaskKind
+    potential: Potential
+    dataset: Dataset | None = None
+    potential_key: str = ""
+    wanted: list[str] = field(default_factory=list)  # structure keys a dataset kind scores
+    pending: set[str] = field(default_factory=set)  # job keys not yet in
+    outputs: dict[str, ItemOutput] = field(default_factory=dict)
+
+
+class _Run:
+    def __init__(self, store: ResultStore | None, force: bool, options: RunOptions) -> None:
+        self.store = store
+        self.artifacts = ArtifactStore(store.root / "artifacts") if store is not None else None
+        self.force = force
+        self.options = options
+        self.run_id = uuid.uuid4().hex[:12]
+        self.potentials: dict[tuple[str, str | None], Potential | Exception] = {}
+        self.views: dict[str, ChunkPredictions] = {}  # potential key -> stored and new predictions
+        self.lost: dict[str, dict[str, str]] = {}  # potential key -> structure key -> reason
+        self.jobs: dict[str, Job] = {}
+        self.job_cell: dict[str, _CellState] = {}  # who planned the job (wall time, calls)
+        self.waiting: dict[str, list[_CellState]] = {}  # job key -> cells waiting for it
+        self.timeouts: dict[str, float] = {}
+        self.jobs_by_structure: dict[tuple[str, str], str] = {}  # (potential key, structure key) -> job key
+
+    # planning ---------------------------------------------------------------------------------
+    def potential(self, cell: Cell) -> Potential | Exception:
+        key = (cell.potential, cell.data_root)
+        if key not in self.potentials:
+            self.potentials[key] = resolve(cell.potential, cell.data_root)
+        return self.potentials[key]
+
+    def key(self, cell: Cell) -> str:
+        return _cell_key(cell.task, self.potential(cell), cell.potential, cell.data_root)
+
+    def plan(self, cell: Cell, key: str) -> _CellState | ResultRecord:
+        """The cell's state with its jobs scheduled, or its final record when it cannot run."""
+        builder = RecordBuilder(cell.potential, cell.task, key)
+        potential = self.potential(cell)
+        if isinstance(potential, OptionalDependencyError):
+            return builder.finish("unavailable", str(potential))
+        if isinstance(potential, MlipBenchError):
+            return builder.finish("failed", str(potential))
+        if isinstance(potential, Exception):
+            return builder.finish("failed", f"{cell.potential}: {type(potential).__name__}: {potential}")
+        builder.potential = potential
+        kind = KINDS.get(cell.task.kind)
+        if kind is None:
+            return builder.finish("failed", f"task {cell.task.id}: unknown kind {cell.task.kind!r}")
+        lacking = kind.requires - potential.info.provides
+        if lacking:
+            what = ", ".join(sorted(lacking))
+            return builder.finish(
+                "not_applicable", f"{potential.info.spec} does not compute {what}, which task {cell.task.id} needs"
+            )
+        state = _CellState(cell, builder, kind, potential)
+        if kind.needs_dataset:
+            try:
+                state.dataset = builder.dataset = load_dataset(cell.task.dataset or "", data_root=cell.data_root)
+            except DatasetNotFoundError as exc:
+                return builder.finish("missing_data", str(exc))
+            except MlipBenchError as exc:
+                return builder.finish("failed", str(exc))
+        reason = _inapplicable(potential, cell.task, state.dataset)
+        if reason:
+            return builder.finish("not_applicable", reason)
+        timeout = self.options.timeout_s or float(
+            cell.task.parameters.get("item_timeout_s", getattr(kind, "item_timeout_s", DEFAULT_ITEM_TIMEOUT_S))
         )
-    lacking = kind.requires - potential.info.provides
-    if lacking:
-        message = (
-            f"{potential.info.spec} does not compute {', '.join(sorted(lacking))}, which task {cell.task.id} needs"
-        )
-        return builder.finish("not_applicable", message, start=start)
-    dataset = None
-    if kind.needs_dataset:
         try:
-            dataset = _load_dataset(cell.task.dataset or "", data_root=cell.data_root)
-        except DatasetNotFoundError as exc:
-            return builder.finish("missing_data", str(exc), start=start)
-        except MlipBenchError as exc:
-            return builder.finish("failed", str(exc), start=start)
-        builder.dataset = dataset
-    reason = _inapplicable(potential, cell.task, dataset)
-    if reason:
-        return builder.finish("not_applicable", reason, start=start)
-    try:
-        calculator = potential.calculator()
-    except Exception as exc:  # a model package can fail in many ways while loading
-        return builder.finish(
-            "failed", f"{potential.info.spec}: cannot build calculator: {type(exc).__name__}: {exc}", start=start
+            if state.dataset is not None:
+                self._plan_predictions(state, timeout)
+            else:
+                self._plan_items(state, key, timeout)
+        except Exception as exc:  # a kind that cannot plan (bad parameters, a bug) fails its cell only
+            return builder.finish("failed", f"{cell.task.id}: cannot plan work items: {type(exc).__name__}: {exc}")
+        return state
+
+    def _view(self, potential_key: str) -> ChunkPredictions:
+        if potential_key not in self.views:
+            stored = None if self.force or self.artifacts is None else self.artifacts.load_predictions(potential_key)
+            self.views[potential_key] = stored or ChunkPredictions({}, {})
+        return self.views[potential_key]
+
+    def _plan_predictions(self, state: _CellState, timeout: float) -> None:
+        assert state.dataset is not None
+        state.potential_key = pkey = predictions_key(state.potential)
+        view = self._view(pkey)
+        probe = TaskContext(task=state.cell.task, potential=state.potential, calculator=None, dataset=state.dataset)
+        todo = []
+        for frame in state.dataset.frames:
+            if not state.kind.wants_prediction(probe, frame):
+                continue
+            skey = frame_key(frame)
+            state.wanted.append(skey)
+            if skey in view.predictions or skey in view.failures:
+                continue
+            if (pkey, skey) in self.jobs_by_structure:
+                self._wait(state, self.jobs_by_structure[(pkey, skey)])
+                continue
+            todo.append(frame)
+        source = state.dataset.provenance.path or state.dataset.id
+        chunks = chunked(todo, max_structures=self.options.chunk_structures, max_atoms=self.options.chunk_atoms)
+        for frames in chunks:
+            structures = []
+            for frame in frames:
+                atoms = frame.atoms.copy()
+                atoms.info["id"] = frame.id  # the predictions adapter matches by id
+                structures.append((frame_key(frame), atoms))
+            chunk_key = content_key(pkey, [k for k, _ in structures])
+            label = f"{state.cell.task.id} | {state.potential.info.name} | {len(frames)} structures"
+            job = PredictJob(
+                self.run_id, state.cell.potential, state.cell.data_root, label, pkey, chunk_key, source,
+                tuple(structures),
+            )  # fmt: skip
+            self._schedule(state, chunk_key, job, timeout)
+            for skey, _ in structures:
+                self.jobs_by_structure[(pkey, skey)] = chunk_key
+
+    def _plan_items(self, state: _CellState, key: str, timeout: float) -> None:
+        for item in state.kind.items(state.cell.task):
+            item_key = content_key(key, item.id, item.payload)
+            stored = None
+            if not self.force and self.artifacts is not None:
+                stored = self.artifacts.get_item(item_key, ItemOutput)
+            if stored is not None:
+                state.outputs[item.id] = stored
+                continue
+            scratch = str(self.artifacts.scratch_dir(item_key)) if self.artifacts is not None else None
+            label = f"{state.cell.task.id} | {state.potential.info.name} | {item.id}"
+            job = ItemJob(
+                self.run_id, state.cell.potential, state.cell.data_root, label, item_key, state.cell.task, item, scratch
+            )
+            self._schedule(state, item_key, job, timeout)
+
+    def _schedule(self, state: _CellState, job_key: str, job: Job, timeout: float) -> None:
+        self.jobs[job_key] = job
+        self.job_cell[job_key] = state
+        self.timeouts[job_key] = timeout
+        self._wait(state, job_key)
+
+    def _wait(self, state: _CellState, job_key: str) -> None:
+        if job_key not in state.pending:
+            state.pending.add(job_key)
+            self.waiting.setdefault(job_key, []).append(state)
+
+    # results ------------------------------------------------------------------------------------
+    def accept(self, job_key: str, result: Any, seconds: float) -> list[_CellState]:
+        """Store one job's result (or record its loss); returns the cells now complete."""
+        job = self.jobs[job_key]
+        owner = self.job_cell[job_key]
+        owner.builder.cost.wall_s += seconds
+        if isinstance(result, BaseException):
+            reason = f"{job.label}: work item lost: {type(result).__name__}: {result}"
+            if isinstance(job, PredictJob):
+                lost = self.lost.setdefault(job.potential_key, {})
+                lost.update({skey: reason for skey, _ in job.structures})
+            else:
+                owner.builder.cost.lost[job.item.id] = reason
+        elif isinstance(job, PredictJob):
+            assert isinstance(result, ChunkPredictions)
+            if self.artifacts is not None:
+                self.artifacts.put_predictions(job.potential_key, job.chunk_key, result)
+            view = self._view(job.potential_key)
+            view.predictions.update(result.predictions)
+            view.failures.update(result.failures)
+            owner.builder.cost.calls += len(result.predictions) + len(result.failures)
+        else:
+            assert isinstance(result, ItemOutput)
+            if self.artifacts is not None:
+                self.artifacts.put_item(job.key, result)
+            owner.outputs[job.item.id] = result
+            owner.builder.cost.calls += result.calls
+        done = []
+        for state in self.waiting.pop(job_key, []):
+            state.pending.discard(job_key)
+            if not state.pending:
+                done.append(state)
+        return done
+
+    def reduce(self, state: _CellState) -> ResultRecord:
+        """The cell's record from its stored and new work; no potential call."""
+        task, cost = state.cell.task, state.builder.cost
+        try:
+            outcome = self._reduce_dataset(state) if state.dataset is not None else self._reduce_items(state)
+        except Exception as exc:  # a bug in a kind must not stop a leaderboard
+            tail = traceback.format_exc(limit=3)
+            message = f"{state.potential.info.spec} on {task.id}: {type(exc).__name__}: {exc}\n{tail}"
+            return state.builder.finish("failed", message)
+        notes: tuple[str, ...] = ()
+        if cost.lost:
+            first = next(iter(cost.lost.values()))
+            notes = (f"{len(cost.lost)} item(s) lost to a worker crash or timeout, retried by the next run: {first}",)
+        return state.builder.finish("ok", "", outcome, notes)
+
+    def _reduce_dataset(self, state: _CellState) -> Outcome:
+        view = self._view(state.potential_key)
+        lost = {k: r for k, r in self.lost.get(state.potential_key, {}).items() if k not in view.predictions}
+        ctx = TaskContext(
+            task=state.cell.task,
+            potential=state.potential,
+            calculator=None,
+            dataset=state.dataset,
+            predictions=ChunkPredictions(view.predictions, {**view.failures, **lost}),
         )
-    identity = [potential.info.spec, potential.info.version, code_version()]
-    ctx = TaskContext(
-        task=cell.task,
-        potential=potential,
-        calculator=calculator,
-        dataset=dataset,
-        progress=cell.progress,
-        cache=PredictionCache.for_potential(cell.cache_dir, identity),
-    )
-    try:
-        outcome = kind.run(ctx)
-        ctx.cache.save()
-    except Exception as exc:  # a bug or an unforeseen potential failure must not stop a leaderboard
-        tail = traceback.format_exc(limit=3)
-        return builder.finish(
-            "failed", f"{potential.info.spec} on {cell.task.id}: {type(exc).__name__}: {exc}\n{tail}", start=start
+        outcome = state.kind.run(ctx)
+        wanted = set(state.wanted)
+        state.builder.cost.calculator_s = sum(p.seconds for k, p in view.predictions.items() if k in wanted)
+        frames = state.dataset.frames if state.dataset is not None and lost else ()
+        ids = {frame_key(f): f.id for f in frames}
+        state.builder.cost.lost.update({ids[k]: r for k, r in lost.items() if k in wanted})
+        return Outcome(outcome.values, outcome.items, outcome.groups, (*outcome.notes, *ctx.notes), outcome.n_scored)
+
+    def _reduce_items(self, state: _CellState) -> Outcome:
+        ctx = TaskContext(task=state.cell.task, potential=state.potential, calculator=None)
+        outcome = state.kind.reduce(ctx, state.outputs)
+        state.builder.cost.calculator_s = sum(o.calculator_s for o in state.outputs.values())
+        lost = tuple(ItemRecord(item_id, "failed", reason) for item_id, reason in state.builder.cost.lost.items())
+        return Outcome(
+            outcome.values, outcome.items + lost, outcome.groups, (*outcome.notes, *ctx.notes), outcome.n_scored
         )
-    return builder.finish("ok", "", start=start, outcome=outcome, ctx=ctx)
 
 
 def _inapplicable(potential: Potential, task: TaskSpec, dataset: Dataset | None) -> str:
@@ -189,119 +311,66 @@ def _inapplicable(potential: Potential, task: TaskSpec, dataset: Dataset | None)
     return f"no structure of {what} has only elements that {potential.info.spec} supports ({supported})"
 
 
-class _RecordBuilder:
-    def __init__(self, cell: Cell) -> None:
-        self.cell = cell
-        self.potential: Potential | None = None
-        self.dataset: Dataset | None = None
-
-    def finish(
-        self, status: str, message: str, *, start: float, outcome: Outcome | None = None, ctx: TaskContext | None = None
-    ) -> ResultRecord:
-        task = self.cell.task
-        outcome = outcome or Outcome(values={}, items=())
-        items = outcome.items
-        counts = Counts(**{s: sum(i.status == s for i in items) for s in ("ok", "failed", "skipped", "invalid")})
-        wall = time.perf_counter() - start
-        calc_s = ctx.calculator_seconds if ctx else 0.0
-        notes = tuple(outcome.notes) + tuple(ctx.notes if ctx else ())
-        return ResultRecord(
-            key=cell_key(self.cell),
-            task=TaskRecord(task.id, task.version, task.kind, task.title, task.sha256),
-            potential=self._potential_record(),
-            dataset=self._dataset_record(),
-            status=status,
-            message=message,
-            metrics=metric_values(task, outcome.values, n=outcome.n_scored),
-            groups=tuple(
-                GroupMetrics(g.group, g.n_items, metric_values(task, g.values, n=g.n_items), g.labels, g.arrays)
-                for g in outcome.groups
-            ),
-            items=items,
-            counts=counts,
-            timings=Timings(calculator_s=calc_s, suite_s=max(wall - calc_s, 0.0), wall_s=wall),
-            environment=capture_environment(),
-            parameters=dict(task.parameters),
-            notes=notes,
-            created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
-
-    def _potential_record(self) -> PotentialRecord:
-        if self.potential is None:
-            return PotentialRecord(self.cell.potential, self.cell.potential, "?", "?", None)
-        i = self.potential.info
-        elements = tuple(sorted(i.elements)) if i.elements is not None else None
-        return PotentialRecord(i.spec, i.name, i.family, i.version, elements, i.citation, i.license, i.reference_method)
-
-    def _dataset_record(self) -> DatasetRecord | None:
-        d = self.dataset
-        if d is None:
-            return None
-        p = d.provenance
-        return DatasetRecord(d.id, p.path, p.sha256, len(d), p.citation, p.source, p.license, p.method)
-
-
-def metric_values(task: TaskSpec, values: dict[str, float], *, n: int) -> tuple[MetricValue, ...]:
-    """Spec'd metrics first (with unit, direction and literature target), then any other value
-    the kind produced (direction "none")."""
-    out = []
-    for m in task.metrics:
-        ref = m.reference
-        out.append(
-            MetricValue(
-                name=m.name,
-                value=float(values.get(m.name, float("nan"))),
-                unit=m.unit,
-                direction=m.direction,
-                label=m.label or m.name,
-                target=ref.value if ref else None,
-                reference=f"{ref.citation} ({ref.kind})" if ref else "",
-                n=n,
-                reference_key=ref.key if ref else "",
-            )
-        )
-    named = {m.name for m in task.metrics}
-    out.extend(
-        MetricValue(name=k, value=float(v), unit="", direction="none", label=k, n=n, listed=False)
-        for k, v in values.items()
-        if k not in named
-    )
-    return tuple(out)
-
-
-def _crashed(cell: Cell, error: BaseException) -> ResultRecord:
-    message = f"{cell.potential} on {cell.task.id}: the worker running it died: {type(error).__name__}: {error}"
-    return _RecordBuilder(cell).finish("failed", message, start=time.perf_counter())
+def run_cell(cell: Cell) -> ResultRecord:
+    """Evaluate one cell in this process, storing nothing; every failure is in the record."""
+    return run_cells([cell], store=None)[0]
 
 
 def run_cells(
     cells: Sequence[Cell],
     *,
-    store: ResultStore,
+    store: ResultStore | None,
     executor: Executor | None = None,
     force: bool = False,
     progress: bool = False,
+    options: RunOptions | None = None,
 ) -> list[ResultRecord]:
-    """Run every cell not already in `store` (same key, status not in RERUN_STATUSES), storing each
-    record as soon as it completes; returns records in the order of `cells`."""
-    executor = executor or SerialExecutor()
-    if not force:  # --force recomputes predictions too
-        cells = [c if c.cache_dir else dataclasses.replace(c, cache_dir=str(store.root)) for c in cells]
+    """Run every cell not already in `store` (same key, status not in RERUN_STATUSES, no lost
+    items), storing each work item's result and each record as soon as they are complete; returns
+    records in the order of `cells`. `store` None keeps nothing (and reuses nothing)."""
+    run = _Run(store, force, options or RunOptions())
     results: dict[int, ResultRecord] = {}
-    todo: list[int] = []
+    states: dict[int, _CellState] = {}
     for i, cell in enumerate(cells):
-        cached = None if force else store.get(cell.task.id, cell_key(cell))
-        if cached is not None and cached.status not in RERUN_STATUSES:
+        key = run.key(cell)
+        cached = None if force or store is None else store.get(cell.task.id, key)
+        if cached is not None and cached.status not in RERUN_STATUSES and not cached.counts.lost:
             results[i] = cached
+            continue
+        planned = run.plan(cell, key)
+        if isinstance(planned, ResultRecord):
+            results[i] = _put(store, planned)
         else:
-            todo.append(i)
-    bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress or not todo)
-    for j, outcome in executor.map(run_cell, [cells[i] for i in todo]):
-        # run_cell captures every Python error; what reaches here is a dead worker (segfault, OOM)
-        record = outcome if isinstance(outcome, ResultRecord) else _crashed(cells[todo[j]], outcome)
-        store.put(record)
-        results[todo[j]] = record
-        bar.set_postfix_str(f"{record.potential.name} / {record.task.id}: {record.status}", refresh=False)
+            states[i] = planned
+    index_of = {id(state): i for i, state in states.items()}
+    for i, state in states.items():
+        if not state.pending:
+            results[i] = _put(store, run.reduce(state))
+    keys = list(run.jobs)
+    executor = executor or SerialExecutor()
+    bar = tqdm(total=len(keys), desc="work items", unit="item", disable=not progress or not keys)
+    started: dict[int, float] = {}
+    stream = (
+        executor.map(
+            execute,
+            [run.jobs[k] for k in keys],
+            timeouts_s=[run.timeouts[k] for k in keys],
+            on_start=lambda j: started.__setitem__(j, time.perf_counter()),
+        )
+        if keys
+        else iter(())  # nothing to compute: start no worker
+    )
+    for j, result in stream:
+        seconds = time.perf_counter() - started.get(j, time.perf_counter())
+        for state in run.accept(keys[j], result, seconds):
+            results[index_of[id(state)]] = record = _put(store, run.reduce(state))
+            bar.set_postfix_str(f"{record.potential.name} / {record.task.id}: {record.status}", refresh=False)
         bar.update()
     bar.close()
     return [results[i] for i in range(len(cells))]
+
+
+def _put(store: ResultStore | None, record: ResultRecord) -> ResultRecord:
+    if store is not None:
+        store.put(record)
+    return record

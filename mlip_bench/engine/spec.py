@@ -1,5 +1,6 @@
-"""Task specs: ``tasks/*.yaml`` files validated against ``task.schema.json`` and turned into
-frozen :class:`TaskSpec` objects. Literature targets are looked up by key in
+"""Task specs: ``tasks/*.yaml`` files validated against ``task.schema.json``, then against their
+kind (a registered kind; parameters as the kind declares them; metrics the kind can produce), and
+turned into frozen :class:`TaskSpec` objects. Literature targets are looked up by key in
 ``reference_data/literature/*.yaml``."""
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import yaml
 
-from mlip_bench.errors import TaskSpecError
+from mlip_bench.errors import TaskSpecError, UnknownKindError
 from mlip_bench.paths import reference_dir, tasks_dir
+
+if TYPE_CHECKING:
+    from mlip_bench.engine.kinds.base import TaskKind
 
 _SCHEMA_FILE = Path(__file__).with_name("task.schema.json")
 
@@ -97,15 +101,16 @@ def literature() -> dict[str, LiteratureValue]:
     return out
 
 
-def _reference_curves(parameters: dict[str, Any], source: str) -> dict[str, object]:
-    """The data of every curve a parameter ``*reference_curve`` names: like cited targets, a
-    changed reference curve changes results (RMSE), so it is part of the task's identity."""
+def _reference_curves(parameters: dict[str, Any], source: str, kind: TaskKind) -> dict[str, object]:
+    """The data of every curve a parameter declared with ``input="curve"`` names: like cited
+    targets, a changed reference curve changes results (RMSE), so it is part of the task's identity."""
     from mlip_bench.data.curves import reference_curves
 
+    curve_parameters = {p.name for p in kind.parameters if p.input == "curve"}
     known = reference_curves()
     out: dict[str, object] = {}
     for name, key in sorted(parameters.items()):
-        if not name.endswith("reference_curve"):
+        if name not in curve_parameters or key is None:
             continue
         curve = known.get(str(key))
         if curve is None:
@@ -117,13 +122,45 @@ def _reference_curves(parameters: dict[str, Any], source: str) -> dict[str, obje
     return out
 
 
+def _kind(raw: dict[str, Any], source: str) -> TaskKind:
+    """The task's kind, its parameters checked against the kind's declarations."""
+    from mlip_bench.engine.kinds import get_kind  # kinds import this module
+    from mlip_bench.engine.parameters import ENGINE_PARAMETERS, check_parameters
+
+    try:
+        kind = get_kind(raw["kind"])
+    except UnknownKindError as exc:
+        raise TaskSpecError(f"{source}: field kind: {exc}") from exc
+    declared = (*kind.parameters, *ENGINE_PARAMETERS)
+    check_parameters(declared, raw.get("parameters") or {}, source=source, kind=kind.name)
+    return kind
+
+
+def _check_metrics(spec: TaskSpec, kind: TaskKind) -> None:
+    from mlip_bench.engine.parameters import close_metrics
+
+    for i, metric in enumerate(spec.metrics):
+        if kind.accepts_metric(metric.name, spec):
+            continue
+        close = close_metrics(metric.name.rsplit(".", 1)[-1], kind.produces)
+        hint = f"; close: {', '.join(close)}" if close else ""
+        prefixed = "" if "." not in metric.name else " (is the part before '.' one of the task's item ids?)"
+        raise TaskSpecError(
+            f"{spec.source}: field metrics/{i}/name: kind {kind.name!r} does not produce {metric.name!r}"
+            f"{prefixed}{hint} (its metrics: {', '.join(sorted(kind.produces))})"
+        )
+
+
 def parse_task(raw: Any, *, source: str) -> TaskSpec:
-    """Validate a loaded YAML mapping; raises TaskSpecError naming `source` and the field."""
+    """Validate a loaded YAML mapping; raises TaskSpecError naming `source` and the field (an
+    unknown kind, a parameter its kind does not declare or of the wrong type, a metric its kind
+    cannot produce). The mapping is hashed as written: validation adds no defaults."""
     try:
         jsonschema.validate(raw, _schema())
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
         raise TaskSpecError(f"{source}: field {where}: {exc.message}") from exc
+    kind = _kind(raw, source)
     refs = literature()
     metrics = []
     for m in raw["metrics"]:
@@ -135,9 +172,9 @@ def parse_task(raw: Any, *, source: str) -> TaskSpec:
         metrics.append(MetricSpec(**{**m, "reference": refs[ref] if ref else None}))
     # cited targets change results (best marks): they are part of the task's identity
     cited = {m.name: [m.reference.value, m.reference.citation] for m in metrics if m.reference}
-    curves = _reference_curves(raw.get("parameters") or {}, source)
+    curves = _reference_curves(raw.get("parameters") or {}, source, kind)
     canonical = json.dumps({"spec": raw, "targets": cited, "curves": curves}, sort_keys=True)
-    return TaskSpec(
+    spec = TaskSpec(
         id=raw["id"],
         version=raw["version"],
         kind=raw["kind"],
@@ -150,6 +187,8 @@ def parse_task(raw: Any, *, source: str) -> TaskSpec:
         source=source,
         sha256=hashlib.sha256(canonical.encode()).hexdigest(),
     )
+    _check_metrics(spec, kind)
+    return spec
 
 
 def load_task_file(path: str | Path) -> TaskSpec:

@@ -6,16 +6,20 @@ Protocol at ``temperature_K > 0``:
 1. relax ions and cell at 0 K (a start near the equilibrium volume);
 2. NPT for ``npt_steps`` (Berendsen, each cell axis following its own stress, so a non-cubic drift
    can show; run by an :mod:`~mlip_bench.properties.md_engine`: ASE's integrators or LAMMPS's own);
-   cell and scaled positions are averaged over the last ``average_steps``;
+   cell and scaled positions are averaged over the last ``average_steps``; Maxwell-Boltzmann
+   velocities from random stream 0 of ``seed``;
 3. the last NPT frame, put into the averaged cell, is deformed by the paper's three strains
    eps_i = eps_{i+3} = delta (Voigt, engineering shear; i = 1, 2, 3) for each delta, and each strained
-   cell runs NVT (Langevin, friction 10 / ps as in the paper) for ``nvt_steps``; the stress, with its
-   kinetic term, is averaged over the last ``average_steps``. delta = 0 is one run shared by the three;
+   cell runs NVT (Langevin, friction 10 / ps as in the paper) for ``nvt_steps``, each run with its own
+   random stream; the stress, with its kinetic term, is averaged over the last ``average_steps`` (its
+   standard error from :data:`N_BLOCKS` block means). delta = 0 is one run shared by the three;
 4. least-squares slopes, cubic averaging (Eq. 5), Voigt-Reuss-Hill moduli and their propagated
    uncertainties come from :mod:`mlip_bench.properties.elastic`; delta1 is checked against delta2 and
    refined with +/-0.25, +/-0.75 % when they differ by more than ``tolerance``, as there.
 
 At ``temperature_K = 0`` the MD is replaced by relaxation: cell in step 1, ions at each strain.
+Given a checkpoint folder, each MD run keeps its checkpoint there (``npt.npz``, ``nvt-<run>.npz``,
+every ``segment_steps``) and an interrupted calculation resumes the same trajectories.
 
 Each deformation gives C_k1..C_k3 (k = 1..3) and one shear constant; the other entries are assumed
 zero, which holds for a cubic crystal only, so the result is always averaged as cubic. The symmetry
@@ -28,6 +32,7 @@ displacements around solutes (about 0.1 Å next to Mg with the MEAM), hence 0.2 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms
@@ -46,11 +51,13 @@ from mlip_bench.properties.elastic import (
     symmetrize,
     voigt_strain,
 )
-from mlip_bench.properties.md_engine import AseEngine, Equilibrated, MdEngine
+from mlip_bench.properties.md_engine import AseEngine, MdEngine, MdRun, block_sem
 from mlip_bench.properties.relax import relax
 from mlip_bench.units import EV_PER_A3_TO_GPA
 
 AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
+#: block averages behind the standard error of a time average (correlated samples)
+N_BLOCKS = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +75,8 @@ class MdSettings:
     taup_fs: float = 500.0
     compressibility_per_GPa: float = 1.0 / 76.0
     seed: int = 0
+    #: checkpoint interval of every MD run (part of the protocol: LAMMPS reseeds its thermostat there)
+    segment_steps: int = 1000
     fmax_eV_per_A: float = 1e-3
     tolerance: float = CONSISTENCY_TOLERANCE
     symprec_A: float = 0.2
@@ -108,6 +117,85 @@ class MdElasticResult:
     md_steps: int
 
 
+@dataclass(frozen=True)
+class Equilibrated:
+    """`start`: last NPT frame in the mean cell, with momenta; `mean`: mean cell and scaled positions."""
+
+    start: Atoms
+    mean: Atoms
+    steps: int
+
+
+@dataclass(frozen=True)
+class StressAverage:
+    """Voigt stress (xx, yy, zz, yz, xz, xy) in GPa, kinetic term included, and its standard error."""
+
+    stress_GPa: np.ndarray  # (6,)
+    sem_GPa: np.ndarray  # (6,)
+    steps: int
+
+
+def npt_run(settings: MdSettings) -> MdRun:
+    """The equilibration: Maxwell-Boltzmann start, Berendsen NPT, averages over the last steps."""
+    return MdRun(
+        ensemble="npt_berendsen",
+        maxwell_boltzmann=True,
+        n_steps=settings.npt_steps,
+        stream=0,
+        **_common(settings),
+        taut_fs=settings.taut_fs,
+        pressure_GPa=settings.pressure_GPa,
+        taup_fs=settings.taup_fs,
+        compressibility_per_GPa=settings.compressibility_per_GPa,
+    )
+
+
+def nvt_run(settings: MdSettings, run: int) -> MdRun:
+    """The NVT of one strain; `run` picks its reproducible random stream."""
+    return MdRun(ensemble="nvt_langevin", n_steps=settings.nvt_steps, stream=run, **_common(settings))
+
+
+def _common(settings: MdSettings) -> dict:
+    return {
+        "temperature_K": settings.temperature_K,
+        "timestep_fs": settings.timestep_fs,
+        "seed": settings.seed,
+        "friction_per_fs": settings.friction_per_fs,
+        "average_steps": settings.average_steps,
+        "average_blocks": N_BLOCKS,
+        "segment_steps": settings.segment_steps,
+    }
+
+
+def equilibrate(engine: MdEngine, atoms: Atoms, settings: MdSettings, checkpoint: Path | None = None) -> Equilibrated:
+    """NPT from `atoms` (a relaxed cell, no velocities needed): the mean cell and scaled positions,
+    and the last frame (with momenta) put into the mean cell. Raises PropertyError."""
+    result = engine.run(atoms, npt_run(settings), checkpoint=checkpoint)
+    assert result.averages is not None  # no observer can stop it
+    return in_mean_cell(result.atoms, result.averages.cell_A, result.averages.scaled_positions, result.steps)
+
+
+def nvt_stress(
+    engine: MdEngine, atoms: Atoms, settings: MdSettings, run: int, checkpoint: Path | None = None
+) -> StressAverage:
+    """NVT from `atoms` (positions, cell, momenta): the stress averaged over the last steps and its
+    standard error from block means. Raises PropertyError."""
+    averages = engine.run(atoms, nvt_run(settings, run), checkpoint=checkpoint).averages
+    assert averages is not None and averages.stress_GPa is not None and averages.stress_blocks_GPa is not None
+    return StressAverage(averages.stress_GPa, block_sem(averages.stress_blocks_GPa), settings.nvt_steps)
+
+
+def in_mean_cell(last: Atoms, mean_cell: np.ndarray, mean_scaled: np.ndarray, steps: int) -> Equilibrated:
+    """The equilibration result from its last frame and the time-averaged cell and scaled positions."""
+    mean = Atoms(last.get_chemical_symbols(), cell=mean_cell, pbc=True)
+    mean.set_scaled_positions(mean_scaled)
+    start = last.copy()
+    start.calc = None
+    start.set_constraint()
+    start.set_cell(mean_cell, scale_atoms=True)
+    return Equilibrated(start, mean, steps)
+
+
 def paper_strain(pattern: int, delta: float) -> np.ndarray:
     """3x3 strain of the paper's deformation `pattern` (0..2): eps_i = eps_{i+3} = delta (Voigt)."""
     return voigt_strain(pattern, delta) + voigt_strain(pattern + 3, delta)
@@ -122,11 +210,18 @@ class _Sample:
 
 
 def calc_elastic_md(
-    atoms: Atoms, calc: object, *, settings: MdSettings, host: str = "Al", engine: MdEngine | None = None
+    atoms: Atoms,
+    calc: object,
+    *,
+    settings: MdSettings,
+    host: str = "Al",
+    engine: MdEngine | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> MdElasticResult:
     """Elastic constants of `atoms` (cubic supercell, axes along x, y, z) at ``settings.temperature_K``.
     `calc` relaxes at 0 K; `engine` runs the MD (default: ASE's integrators on `calc`; a
-    :class:`~mlip_bench.properties.lammps_md.LammpsEngine` runs it natively in LAMMPS).
+    :class:`~mlip_bench.properties.lammps_md.LammpsEngine` runs it natively in LAMMPS);
+    `checkpoint_dir`: one folder per (structure, potential) for the MD runs' checkpoints.
 
     Raises PropertyError when the stiffness matrix is singular or the settings are inconsistent.
     """
@@ -135,17 +230,17 @@ def calc_elastic_md(
         raise PropertyError("average_steps must be positive and at most npt_steps and nvt_steps")
     relaxed = relax(atoms, calc, cell=True, fmax_eV_per_A=settings.fmax_eV_per_A)
     if settings.temperature_K > 0:
-        ref = engine.equilibrate(relaxed.atoms, settings)
+        ref = equilibrate(engine, relaxed.atoms, settings, _path(checkpoint_dir, "npt"))
     else:
         ref = Equilibrated(relaxed.atoms, relaxed.atoms.copy(), 0)
     cache: dict[float, list[_Sample]] = {}
-    _measure(cache, DELTA1_PERCENT, ref.start, calc, settings, engine)
+    _measure(cache, DELTA1_PERCENT, ref.start, calc, settings, engine, checkpoint_dir)
     raw, c1, err = _fit(cache, DELTA1_PERCENT)
     _, c2, _ = _fit(cache, DELTA2_PERCENT)
     rel = max(abs(c1[i, j] - c2[i, j]) / max(abs(c1[i, j]), 1e-9) for i, j in ((0, 0), (0, 1), (3, 3)))
     used: tuple[float, ...] = DELTA1_PERCENT
     if rel > settings.tolerance:
-        _measure(cache, REFINE_PERCENT, ref.start, calc, settings, engine)
+        _measure(cache, REFINE_PERCENT, ref.start, calc, settings, engine, checkpoint_dir)
         used = tuple(sorted(DELTA1_PERCENT + REFINE_PERCENT))
         raw, c1, err = _fit(cache, used)
     try:
@@ -197,6 +292,7 @@ def _measure(
     calc: object,
     settings: MdSettings,
     engine: MdEngine,
+    checkpoint_dir: Path | None,
 ) -> None:
     """Add the stresses of the three deformations at each new strain (percent) to `cache`."""
 
@@ -205,7 +301,7 @@ def _measure(
             return _relaxed_sample(start, calc, eps, settings)
         work = start.copy()  # keeps the momenta of the equilibrated frame
         work.set_cell(start.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
-        average = engine.nvt_stress(work, settings, run)
+        average = nvt_stress(engine, work, settings, run, _path(checkpoint_dir, f"nvt-{run}"))
         return _Sample(average.stress_GPa, average.sem_GPa, True, average.steps)
 
     for p in percents:
@@ -216,6 +312,10 @@ def _measure(
             continue
         run = 1 + 3 * len(cache)  # a distinct, reproducible random stream per MD run
         cache[p] = [sample(paper_strain(i, p / 100), run + i) for i in range(3)]
+
+
+def _path(folder: Path | None, name: str) -> Path | None:
+    return None if folder is None else Path(folder) / f"{name}.npz"
 
 
 def _fit(cache: dict[float, list[_Sample]], percents: tuple[float, ...]) -> tuple[np.ndarray, ...]:

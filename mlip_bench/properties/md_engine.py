@@ -1,22 +1,19 @@
-"""Molecular-dynamics engines for finite-temperature properties: the two runs that stress-strain MD
-needs (paper 000 Sec. 2.3), behind one small interface so that a property is written once and runs
-on ASE's integrators (any calculator) or natively in LAMMPS (classical potentials, far faster:
-:mod:`mlip_bench.properties.lammps_md`).
+"""Molecular-dynamics engines behind one interface, for any property that needs MD (stress-strain
+elastic constants, melting, heat cycles, ...): :class:`MdEngine` runs an :class:`MdRun` from ASE
+``Atoms``, with observers and resumable checkpoints (:mod:`~mlip_bench.properties.md_core`, whose
+public names are re-exported here).
 
-- :meth:`MdEngine.equilibrate`: Maxwell-Boltzmann velocities, then Berendsen NPT with each cell axis
-  following its own stress; returns the mean cell and mean scaled positions of the last steps, and
-  the last frame (with its momenta) put into the mean cell, the start of every strained run;
-- :meth:`MdEngine.nvt_stress`: Langevin NVT at fixed cell; the stress with its kinetic term averaged
-  over the last steps and the standard error of that mean from block averages.
-
-Both take :class:`~mlip_bench.properties.md_elastic.MdSettings` (times in fs, pressure in GPa).
+- :class:`AseEngine`: ASE's integrators on any calculator: ``VelocityVerlet`` (NVE), ``Langevin``
+  with a ``FixCom`` constraint (NVT), ``Inhomogeneous_NPTBerendsen`` (NPT);
+- :class:`~mlip_bench.properties.lammps_md.LammpsEngine`: LAMMPS's own fixes for ``eam:``/``lammps:``
+  potentials, without a Python round trip per step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from ase import Atoms, units
@@ -25,120 +22,154 @@ from ase.md.langevin import Langevin
 from ase.md.md import MolecularDynamics
 from ase.md.nptberendsen import Inhomogeneous_NPTBerendsen
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.verlet import VelocityVerlet
 
+from mlip_bench.properties.md_checkpoint import Checkpoint
+from mlip_bench.properties.md_core import (
+    Averages,
+    MdResult,
+    MdRun,
+    Observer,
+    Snapshot,
+    StopRun,
+    block_sem,
+    drive,
+    fingerprint,
+)
+from mlip_bench.properties.md_window import IntervalSums
 from mlip_bench.units import EV_PER_A3_TO_GPA
 
-if TYPE_CHECKING:
-    from mlip_bench.properties.md_elastic import MdSettings
-
-#: block averages behind the standard error of a time average (correlated samples)
-N_BLOCKS = 5
-
-
-@dataclass(frozen=True)
-class Equilibrated:
-    """`start`: last NPT frame in the mean cell, with momenta; `mean`: mean cell and scaled positions."""
-
-    start: Atoms
-    mean: Atoms
-    steps: int
-
-
-@dataclass(frozen=True)
-class StressAverage:
-    """Voigt stress (xx, yy, zz, yz, xz, xy) in GPa, kinetic term included, and its standard error."""
-
-    stress_GPa: np.ndarray  # (6,)
-    sem_GPa: np.ndarray  # (6,)
-    steps: int
+__all__ = ["AseEngine", "Averages", "MdEngine", "MdResult", "MdRun", "Observer", "Snapshot", "StopRun", "block_sem"]
 
 
 class MdEngine(Protocol):
     name: str
 
-    def equilibrate(self, atoms: Atoms, settings: MdSettings) -> Equilibrated:
-        """NPT from `atoms` (a relaxed cell, no velocities needed)."""
-        ...
-
-    def nvt_stress(self, atoms: Atoms, settings: MdSettings, run: int) -> StressAverage:
-        """NVT from `atoms` (positions, cell, momenta); `run` picks a reproducible random stream."""
+    def run(
+        self, atoms: Atoms, spec: MdRun, *, observers: Sequence[Observer] = (), checkpoint: Path | None = None
+    ) -> MdResult:
+        """Run `spec` from `atoms` (positions, cell, momenta; constraints are not carried). With
+        `checkpoint` (a file path) save every ``spec.segment_steps`` steps and at the end, and resume
+        from the latest usable checkpoint there (a finished one returns its result without running).
+        Raises PropertyError when the engine fails."""
         ...
 
 
 class AseEngine:
-    """ASE integrators on any calculator: ``Inhomogeneous_NPTBerendsen`` and ``Langevin``."""
+    """ASE's integrators on any calculator (one trajectory at a time: the calculator is shared)."""
 
     name = "ase"
 
     def __init__(self, calc: object) -> None:
         self.calc = calc
 
-    def equilibrate(self, atoms: Atoms, settings: MdSettings) -> Equilibrated:
+    def run(
+        self, atoms: Atoms, spec: MdRun, *, observers: Sequence[Observer] = (), checkpoint: Path | None = None
+    ) -> MdResult:
+        key = fingerprint(self.name, atoms, spec)
+        return drive(lambda start: _AseBackend(self.calc, atoms, spec, start), atoms, spec, observers, checkpoint, key)
+
+
+class _AseBackend:
+    """One ASE dynamics object; its random generator ``default_rng([seed, stream])`` draws the
+    Maxwell-Boltzmann velocities and then the Langevin noise, its state saved in checkpoints."""
+
+    def __init__(self, calc: object, atoms: Atoms, spec: MdRun, start: Checkpoint | None) -> None:
+        self.spec = spec
+        self.rng = np.random.default_rng([spec.seed, spec.stream])
         work = atoms.copy()
-        work.calc = self.calc
-        MaxwellBoltzmannDistribution(
-            work, temperature_K=settings.temperature_K, rng=np.random.default_rng([settings.seed, 0])
+        work.set_constraint()
+        if start is None and spec.maxwell_boltzmann:
+            MaxwellBoltzmannDistribution(work, temperature_K=spec.temperature_K, rng=self.rng)
+            Stationary(work)
+        elif start is not None:  # before any constraint, which would shift them by round-off
+            work.set_cell(start.arrays["cell_A"])
+            work.set_positions(start.arrays["positions_A"])
+            work.set_momenta(start.arrays["momenta"])
+            self.rng.bit_generator.state = start.meta["rng"]
+        if spec.ensemble == "nvt_langevin":
+            work.set_constraint(FixCom())  # ASE >= 3.28: Langevin's own fixcm is deprecated (biased sampling)
+        work.calc = self.calc = calc
+        self.atoms = work
+        self.dyn = _dynamics(work, spec, self.rng)
+        self.sums: list[IntervalSums] | None = None
+
+    def begin(self, step: int, length: int, accumulate: bool) -> None:
+        self.sums = [] if accumulate else None
+
+    def advance(self, n: int) -> None:
+        if self.sums is None:
+            self.dyn.run(n)
+            return
+        for _ in range(n):
+            self.dyn.run(1)
+            self.sums.append(self._observables())
+
+    def end(self) -> IntervalSums | None:
+        if not self.sums:
+            return None
+        stresses = [s.stress_GPa for s in self.sums if s.stress_GPa is not None]
+        stress = np.sum(stresses, axis=0) if stresses else None
+        return IntervalSums(
+            len(self.sums),
+            stress,
+            np.sum([s.cell_A for s in self.sums], axis=0),
+            np.sum([s.scaled_positions for s in self.sums], axis=0),
+            float(sum(s.potential_energy_eV for s in self.sums)),
+            float(sum(s.temperature_K for s in self.sums)),
         )
-        Stationary(work)
-        dyn = Inhomogeneous_NPTBerendsen(
+
+    def _observables(self) -> IntervalSums:
+        work = self.atoms
+        return IntervalSums(
+            1,
+            self._stress(),
+            work.cell[:].copy(),
+            work.get_scaled_positions(wrap=False),
+            float(work.get_potential_energy()),
+            float(work.get_temperature()),
+        )
+
+    def _stress(self) -> np.ndarray | None:
+        if not self.spec.stress:
+            return None
+        return np.asarray(self.atoms.get_stress(voigt=True, include_ideal_gas=True)) * EV_PER_A3_TO_GPA
+
+    def snapshot(self, step: int, positions: bool) -> Snapshot:
+        work = self.atoms
+        return Snapshot(
+            step=step,
+            time_fs=step * self.spec.timestep_fs,
+            potential_energy_eV=float(work.get_potential_energy()),
+            kinetic_energy_eV=float(work.get_kinetic_energy()),
+            temperature_K=float(work.get_temperature()),
+            cell_A=work.cell[:].copy(),
+            stress_GPa=self._stress(),
+            positions_A=work.get_positions() if positions else None,
+        )
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        work = self.atoms
+        arrays = {"positions_A": work.get_positions(), "momenta": work.get_momenta(), "cell_A": work.cell[:].copy()}
+        return arrays, {"rng": self.rng.bit_generator.state}
+
+    def close(self) -> None:
+        self.atoms.calc = None
+
+
+def _dynamics(work: Atoms, spec: MdRun, rng: np.random.Generator) -> MolecularDynamics:
+    dt = spec.timestep_fs * units.fs
+    if spec.ensemble == "nvt_langevin":
+        friction = spec.friction_per_fs / units.fs
+        return Langevin(work, dt, temperature_K=spec.temperature_K, friction=friction, fixcm=False, rng=rng)
+    if spec.ensemble == "npt_berendsen":
+        return Inhomogeneous_NPTBerendsen(
             work,
-            settings.timestep_fs * units.fs,
-            temperature_K=settings.temperature_K,
-            pressure_au=settings.pressure_GPa * units.GPa,
-            taut=settings.taut_fs * units.fs,
-            taup=settings.taup_fs * units.fs,
-            compressibility_au=settings.compressibility_per_GPa / units.GPa,
+            dt,
+            temperature_K=spec.temperature_K,
+            pressure_au=spec.pressure_GPa * units.GPa,
+            taut=spec.taut_fs * units.fs,
+            taup=spec.taup_fs * units.fs,
+            compressibility_au=spec.compressibility_per_GPa / units.GPa,
         )
-        frames = _run_and_record(
-            dyn,
-            settings.npt_steps,
-            settings.average_steps,
-            lambda: (work.cell[:], work.get_scaled_positions(wrap=False)),
-        )
-        mean_cell = np.mean([cell for cell, _ in frames], axis=0)
-        return in_mean_cell(work, mean_cell, np.mean([pos for _, pos in frames], axis=0), settings.npt_steps)
-
-    def nvt_stress(self, atoms: Atoms, settings: MdSettings, run: int) -> StressAverage:
-        work = atoms.copy()  # keeps the momenta of the equilibrated frame
-        work.calc = self.calc
-        work.set_constraint(FixCom())  # ASE >= 3.28: Langevin's own fixcm is deprecated (biased sampling)
-        dyn = Langevin(
-            work,
-            settings.timestep_fs * units.fs,
-            temperature_K=settings.temperature_K,
-            friction=settings.friction_per_fs / units.fs,
-            fixcm=False,
-            rng=np.random.default_rng([settings.seed, run]),
-        )
-        series = _run_and_record(
-            dyn, settings.nvt_steps, settings.average_steps, lambda: work.get_stress(voigt=True, include_ideal_gas=True)
-        )
-        stress = np.asarray(series) * EV_PER_A3_TO_GPA
-        blocks = np.array([b.mean(axis=0) for b in np.array_split(stress, N_BLOCKS)])
-        return StressAverage(stress.mean(axis=0), block_sem(blocks), settings.nvt_steps)
-
-
-def in_mean_cell(last: Atoms, mean_cell: np.ndarray, mean_scaled: np.ndarray, steps: int) -> Equilibrated:
-    """The equilibration result from its last frame and the time-averaged cell and scaled positions."""
-    mean = Atoms(last.get_chemical_symbols(), cell=mean_cell, pbc=True)
-    mean.set_scaled_positions(mean_scaled)
-    start = last.copy()
-    start.calc = None
-    start.set_constraint()
-    start.set_cell(mean_cell, scale_atoms=True)
-    return Equilibrated(start, mean, steps)
-
-
-def block_sem(block_means: np.ndarray) -> np.ndarray:
-    """Standard error of a time average from the means of its equal blocks, shape (n_blocks, ...)."""
-    n = len(block_means)
-    return np.asarray(block_means.std(axis=0, ddof=1) / np.sqrt(n))
-
-
-def _run_and_record(dyn: MolecularDynamics, steps: int, last: int, observe: Callable[[], object]) -> list:
-    """Run `steps` MD steps and return `observe()` after each of the last `last` steps."""
-    dyn.run(steps - last)
-    record: list = []
-    dyn.attach(lambda: record.append(observe()), interval=1)
-    dyn.run(last)
-    return record[-last:]
+    return VelocityVerlet(work, dt)

@@ -21,10 +21,14 @@ from tqdm import tqdm
 
 from mlip_bench.data.frames import Frame
 from mlip_bench.engine.kinds.base import TaskContext
+from mlip_bench.engine.parameters import STRING, Param
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.errors import EvaluationError
 
 KNOWN_SUFFIX = "-org"
+#: the parameters every kind that scores a dataset's structures by phase reads
+GROUP_BY = Param("group_by", "label", STRING, "", "info label naming each structure's phase")
+KNOWN = Param("known_suffix", KNOWN_SUFFIX, STRING, "", "label suffix of known (ICSD) phases")
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def is_known(label: str, suffix: str = KNOWN_SUFFIX) -> bool:
 
 def group_label(ctx: TaskContext) -> str:
     """The info label that names each structure's phase (task parameter ``group_by``, default "label")."""
-    return str(ctx.parameter("group_by", "label"))
+    return str(ctx.parameter("group_by"))
 
 
 def score_frames(

@@ -27,12 +27,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from mlip_bench.adapters.lammps import lammps_setup
 from mlip_bench.engine.evaluate import TimedCalculator
-from mlip_bench.engine.kinds.base import Outcome, TaskContext, TaskKind
+from mlip_bench.engine.kinds.base import ItemOutput, ItemPlan, Outcome, TaskContext, TaskKind
+from mlip_bench.engine.parameters import NON_NEGATIVE, STRING, Param, array, field_param, one_of
 from mlip_bench.engine.records import ItemRecord
+from mlip_bench.engine.spec import TaskSpec
 from mlip_bench.errors import DataError, EvaluationError, PropertyError, TaskSpecError
 from mlip_bench.properties.lammps_md import LammpsEngine
 from mlip_bench.properties.md_elastic import MdElasticResult, MdSettings, calc_elastic_md
@@ -121,8 +124,49 @@ def _compositions(raw: Any) -> tuple[Composition, ...]:
     return tuple(out)
 
 
+_COMPOSITION = {
+    "type": "object",
+    "required": ["id"],
+    "additionalProperties": False,
+    "properties": {"id": STRING, "wt_percent": {"type": "object", "additionalProperties": NON_NEGATIVE}},
+}
+
+
+def _declared_parameters() -> tuple[Param, ...]:
+    """The preset, the compositions, then every field of AlloyParameters and MdSettings (one source
+    for names, types and defaults); a field a preset sets gets its default from the preset."""
+    by_preset = {name for values in PRESETS.values() for name in values}
+    out = [
+        Param("preset", "quick", one_of(*PRESETS), "", "starting values of the MD and SQS settings"),
+        Param(
+            "compositions",
+            None,
+            array(_COMPOSITION, min_items=1),
+            "",
+            "alloys, one item each: {id, wt_percent: {solute: wt%}}",
+            required=True,
+        ),
+    ]
+    for cls in (AlloyParameters, MdSettings):
+        for f in dataclasses.fields(cls):
+            if f.name in ("md", "compositions"):
+                continue
+            if f.name in by_preset:
+                text = ", ".join(f"{p}: {v[f.name]}" for p, v in PRESETS.items())
+                out.append(field_param(f, default=None, doc=f"{cls.__name__}.{f.name}", default_doc=f"preset ({text})"))
+            elif f.name == "md_engine":
+                out.append(dataclasses.replace(field_param(f), schema=one_of(*MD_ENGINES)))
+            else:
+                out.append(field_param(f, doc=f"{cls.__name__}.{f.name}"))
+    return tuple(out)
+
+
 class AlloyElasticKind(TaskKind):
+    packages = ("icet", "lammps")
     name = "elastic_alloy"
+    parameters = _declared_parameters()
+    #: the actual composition of each SQS
+    produces_patterns = (r"[A-Z][a-z]?_wt_percent",)
     needs_dataset = False
     requires = frozenset({"energy", "forces", "stress"})
     produces = frozenset(
@@ -150,19 +194,47 @@ class AlloyElasticKind(TaskKind):
         "stress_strain": ("strain δ (%)", "stress τ_ii along the stretched axis (GPa)"),
     }
 
-    def run(self, ctx: TaskContext) -> Outcome:
+    def accepts_metric(self, name: str, task: TaskSpec) -> bool:
+        """``<composition id>.<metric>``: every value is per composition."""
+        prefix, dot, base = name.rpartition(".")
+        compositions = task.parameters.get("compositions") or ()
+        ids = {str(c.get("id")) for c in compositions if isinstance(c, dict)}
+        return bool(dot) and prefix in ids and super().accepts_metric(base, task)
+
+    def items(self, task: TaskSpec) -> tuple[ItemPlan, ...]:
+        """One work item per composition (its SQS, relaxation and MD runs)."""
+        return tuple(ItemPlan(c.id, c.id) for c in AlloyParameters.from_task(task.parameters).compositions)
+
+    def run_item(self, ctx: TaskContext, item: ItemPlan) -> ItemOutput:
         params = AlloyParameters.from_task(ctx.task.parameters)
         if len(ctx.task.structures) != 1 or ctx.task.structures[0].crystal != "fcc":
             raise TaskSpecError(f"{ctx.task.id}: elastic_alloy needs exactly one fcc host structure")
         host = ctx.task.structures[0]
-        cells = {c.id: _supercell(dict(c.wt_percent), host.element, params) for c in params.compositions}
+        comp = next(c for c in params.compositions if c.id == item.id)
+        first_note, seconds = len(ctx.notes), ctx.calculator_seconds
+        record = self._item(
+            comp, *_supercell(dict(comp.wt_percent), host.element, params), host.element, host.a_A, params, ctx
+        )
+        notes = tuple(ctx.notes[first_note:])
+        del ctx.notes[first_note:]
+        calls = int(record.values.get("potential_calls", 0))
+        return ItemOutput(record=record, notes=notes, calculator_s=ctx.calculator_seconds - seconds, calls=calls)
+
+    def reduce(self, ctx: TaskContext, outputs: dict[str, ItemOutput]) -> Outcome:
         items: list[ItemRecord] = []
         values: dict[str, float] = {}
-        for comp in params.compositions:
-            item = self._item(comp, *cells[comp.id], host.element, host.a_A, params, ctx)
-            items.append(item)
-            values |= {f"{comp.id}.{k}": v for k, v in item.values.items()}
+        for comp in AlloyParameters.from_task(ctx.task.parameters).compositions:
+            output = outputs.get(comp.id)
+            if output is None or output.record is None:
+                continue  # lost to a crash or timeout: the runner records it
+            items.append(output.record)
+            ctx.notes.extend(output.notes)
+            values |= {f"{comp.id}.{k}": v for k, v in output.record.values.items()}
         return Outcome(values=values, items=tuple(items), n_scored=sum(i.status == "ok" for i in items))
+
+    def run(self, ctx: TaskContext) -> Outcome:
+        """Every composition in turn, in this process."""
+        return self.reduce(ctx, {item.id: self.run_item(ctx, item) for item in self.items(ctx.task)})
 
     def _item(
         self,
@@ -189,7 +261,11 @@ class AlloyElasticKind(TaskKind):
                 seed=params.md.seed,
             )
             engine = _md_engine(params.md_engine, ctx, calc)
-            result = calc_elastic_md(sqs.atoms, calc, settings=params.md, host=host, engine=engine)
+            # MD checkpoints in the item's scratch folder: a killed run resumes mid-trajectory
+            checkpoints = Path(ctx.scratch) / comp.id if ctx.scratch else None
+            result = calc_elastic_md(
+                sqs.atoms, calc, settings=params.md, host=host, engine=engine, checkpoint_dir=checkpoints
+            )
         except (PropertyError, EvaluationError) as exc:
             return ItemRecord(comp.id, "failed", str(exc), n_atoms)
         finally:

@@ -14,7 +14,8 @@ from typing import ClassVar
 import numpy as np
 
 from mlip_bench.engine.kinds.alloy_common import (
-    KNOWN_SUFFIX,
+    GROUP_BY,
+    KNOWN,
     by,
     energies,
     is_known,
@@ -22,6 +23,7 @@ from mlip_bench.engine.kinds.alloy_common import (
     score_frames,
 )
 from mlip_bench.engine.kinds.base import GroupValues, Outcome, TaskContext, TaskKind
+from mlip_bench.engine.parameters import NUMBER, Param, array
 from mlip_bench.metrics import error_stats, lowest_energy_configuration, ranking_errors
 
 
@@ -31,9 +33,23 @@ class PhaseRmseKind(TaskKind):
     Parameters: ``bands_meV_per_atom`` (list of [low, high]; default [[2, 14], [0, 15]]: the
     paper's counts), ``known_suffix`` ("-org").
     """
+    packages = ("pymatgen",)
 
     name = "phase_rmse"
     needs_dataset = True
+    parameters = (
+        GROUP_BY,
+        KNOWN,
+        Param(
+            "bands_meV_per_atom",
+            ((2, 14), (0, 15)),
+            array(array(NUMBER, min_items=2, max_items=2)),
+            "meV/atom",
+            "[low, high] bands of phase RMSE counted",
+        ),
+    )
+    #: one count per band: ``[known_|hypothetical_]phases_rmse_<low>_<high>_meV``
+    produces_patterns = (r"(known_|hypothetical_)?phases_rmse_[-+.\w]+_[-+.\w]+_meV",)
     produces = frozenset(
         {"n_phases", "median_phase_rmse_meV_per_atom", "energy_rmse_meV_per_atom"}
         | {f"{who}phases_rmse_{band}_meV" for who in ("", "known_", "hypothetical_") for band in ("2_14", "0_15")}
@@ -42,7 +58,7 @@ class PhaseRmseKind(TaskKind):
 
     def run(self, ctx: TaskContext) -> Outcome:
         scored, items = score_frames(ctx)
-        suffix = str(ctx.parameter("known_suffix", KNOWN_SUFFIX))
+        suffix = str(ctx.parameter("known_suffix"))
         groups = []
         for label, members in by(scored, lambda s: s.group).items():
             ref, pred = energies(members)
@@ -67,7 +83,7 @@ class PhaseRmseKind(TaskKind):
             "median_phase_rmse_meV_per_atom": float(np.median(rmses)) if len(rmses) else float("nan"),
             "energy_rmse_meV_per_atom": error_stats(all_pred - all_ref, scale=1000.0).rmse,
         }
-        for low, high in ctx.parameter("bands_meV_per_atom", [[2, 14], [0, 15]]):
+        for low, high in ctx.parameter("bands_meV_per_atom"):
             inside = (rmses >= low) & (rmses <= high)
             tag = f"{low:g}_{high:g}"
             values[f"phases_rmse_{tag}_meV"] = float(inside.sum())
@@ -85,9 +101,11 @@ class RankingKind(TaskKind):
     and max |ΔE_ref| over mismatched pairs, the mean Kendall tau, and the same for known phases.
     Parameter ``known_suffix`` ("-org").
     """
+    packages = ("pymatgen",)
 
     name = "ranking"
     needs_dataset = True
+    parameters = (GROUP_BY, KNOWN)
     produces = frozenset(
         f"{who}{name}"
         for who in ("", "known_", "hypothetical_")
@@ -105,7 +123,7 @@ class RankingKind(TaskKind):
 
     def run(self, ctx: TaskContext) -> Outcome:
         scored, items = score_frames(ctx)
-        suffix = str(ctx.parameter("known_suffix", KNOWN_SUFFIX))
+        suffix = str(ctx.parameter("known_suffix"))
         groups = []
         for label, members in by(scored, lambda s: s.group).items():
             stats = ranking_errors(*energies(members))
@@ -158,9 +176,11 @@ class LecKind(TaskKind):
 
     Per phase: correct (1/0) and ΔE_ref between the predicted and the true LEC (meV/atom).
     """
+    packages = ("pymatgen",)
 
     name = "lec"
     needs_dataset = True
+    parameters = (GROUP_BY, KNOWN)
     produces = frozenset(
         {
             "lec_correct_fraction",
@@ -177,7 +197,7 @@ class LecKind(TaskKind):
 
     def run(self, ctx: TaskContext) -> Outcome:
         scored, items = score_frames(ctx)
-        suffix = str(ctx.parameter("known_suffix", KNOWN_SUFFIX))
+        suffix = str(ctx.parameter("known_suffix"))
         groups = []
         for label, members in by(scored, lambda s: s.group).items():
             lec = lowest_energy_configuration(*energies(members))
@@ -217,9 +237,11 @@ class GroundPhaseKind(TaskKind):
     sampled in two or more lattices are scored. Per composition: correct (1/0),
     ΔE_ref between the reference LECs of the predicted and the true ground phase (meV/atom).
     """
+    packages = ("pymatgen",)
 
     name = "ground_phase"
     needs_dataset = True
+    parameters = (GROUP_BY,)
     produces = frozenset({"gp_correct_fraction", "gp_correct_count", "n_compositions"})
 
     def run(self, ctx: TaskContext) -> Outcome:

@@ -12,14 +12,20 @@ from typing import ClassVar
 
 import numpy as np
 
-from mlip_bench.engine.kinds.alloy_common import Scored, by, lowest, score_frames
+from mlip_bench.data.frames import Frame
+from mlip_bench.engine.kinds.alloy_common import GROUP_BY, Scored, by, lowest, score_frames
 from mlip_bench.engine.kinds.base import GroupValues, Outcome, TaskContext, TaskKind
+from mlip_bench.engine.parameters import NON_NEGATIVE, NUMBER, POSITIVE, STRING, Param, array
 from mlip_bench.errors import EvaluationError
 from mlip_bench.metrics import formation_energies, hull_comparison, transition_composition
 
+ELEMENTS = Param(
+    "elements", ("Li", "Al"), array(STRING, min_items=2, max_items=2), "", "[A, B]: x is the fraction of B"
+)
+
 
 def _endpoints(ctx: TaskContext) -> tuple[str, str]:
-    pair = ctx.parameter("elements", ["Li", "Al"])
+    pair = ctx.parameter("elements")
     if len(pair) != 2:
         raise EvaluationError(f"task {ctx.task.id}: parameter 'elements' must name two elements, got {pair}")
     return str(pair[0]), str(pair[1])
@@ -36,9 +42,15 @@ class ConvexHullKind(TaskKind):
     Parameters: ``elements`` ([A, B]: x is the fraction of B; default [Li, Al]),
     ``tolerance_meV_per_atom`` (0: a composition is stable when on the hull within it).
     """
+    packages = ("pymatgen",)
 
     name = "convex_hull"
     needs_dataset = True
+    parameters = (
+        GROUP_BY,
+        ELEMENTS,
+        Param("tolerance_meV_per_atom", 0.0, NON_NEGATIVE, "meV/atom", "on the hull within this counts as stable"),
+    )
     produces = frozenset(
         {"hull_f1", "hull_precision", "hull_recall", "e_above_hull_mae_meV_per_atom"}
         | {"n_stable_ref", "n_stable_pred", "n_wrongly_stable", "n_missed_stable"}
@@ -69,7 +81,7 @@ class ConvexHullKind(TaskKind):
             xs.append(members[0].fraction(b))
             ef_ref.append(min(ef[m.frame.id][0] for m in members))
             ef_pred.append(min(ef[m.frame.id][1] for m in members))
-        tol = float(ctx.parameter("tolerance_meV_per_atom", 0.0))
+        tol = float(ctx.parameter("tolerance_meV_per_atom"))
         hull = hull_comparison(names, np.array(xs), np.array(ef_ref), np.array(ef_pred), tol_meV_per_atom=tol)
         groups = [
             GroupValues(
@@ -121,25 +133,47 @@ class PhaseTransitionKind(TaskKind):
     ``references`` ({formula: group label}, default {LiAl: Fd3m-org, LiAl3: Pm3m-org}),
     ``elements`` ([Li, Al]).
     """
+    packages = ("pymatgen",)
 
     name = "phase_transition"
     needs_dataset = True
+    parameters = (
+        GROUP_BY,
+        ELEMENTS,
+        Param("family_a", ("BCC Fd3m",), array(STRING, min_items=1), "", "label prefixes of lattice family A"),
+        Param("family_b", ("FCC Pm3m",), array(STRING, min_items=1), "", "label prefixes of lattice family B"),
+        Param(
+            "references",
+            {"LiAl": "Fd3m-org", "LiAl3": "Pm3m-org"},
+            {"type": "object", "additionalProperties": STRING, "minProperties": 2, "maxProperties": 2},
+            "",
+            "{formula: group label} of the two phases whose LECs define E'_f (Eq. 4)",
+        ),
+    )
     produces = frozenset(
         {"transition_x_ref_percent", "transition_x_pred_percent", "transition_shift_percent", "n_compositions"}
     )
     plots: ClassVar[dict[str, tuple[str, str]]] = {"transition": ("x (% of the second element)", "E'_f (meV/atom)")}
 
+    def wants_prediction(self, ctx: TaskContext, frame: Frame) -> bool:
+        label = str(frame.labels.get(str(ctx.parameter("group_by")), ""))
+        fam_a = tuple(ctx.parameter("family_a"))
+        fam_b = tuple(ctx.parameter("family_b"))
+        references = dict(ctx.parameter("references"))
+        selected = label.startswith(fam_a) or label.startswith(fam_b) or label in set(references.values())
+        return selected and super().wants_prediction(ctx, frame)
+
     def run(self, ctx: TaskContext) -> Outcome:
         _, b = _endpoints(ctx)
-        fam_a = tuple(ctx.parameter("family_a", ["BCC Fd3m"]))
-        fam_b = tuple(ctx.parameter("family_b", ["FCC Pm3m"]))
-        references: dict[str, str] = dict(ctx.parameter("references", {"LiAl": "Fd3m-org", "LiAl3": "Pm3m-org"}))
+        fam_a = tuple(ctx.parameter("family_a"))
+        fam_b = tuple(ctx.parameter("family_b"))
+        references: dict[str, str] = dict(ctx.parameter("references"))
         wanted = set(references.values())
 
         def family(label: str) -> str:
             return "A" if label.startswith(fam_a) else "B" if label.startswith(fam_b) else ""
 
-        label_key = str(ctx.parameter("group_by", "label"))
+        label_key = str(ctx.parameter("group_by"))
         scored, items = score_frames(
             ctx, select=lambda f: family(str(f.labels.get(label_key, ""))) != "" or f.labels.get(label_key) in wanted
         )
@@ -220,17 +254,26 @@ class IrregularKind(TaskKind):
     """Unphysical predictions on far-from-equilibrium structures (paper 001 D_irregular; no
     reference needed): N_E structures predicted below ``energy_floor_eV_per_atom`` (-10) and N_F
     atoms with |F| above ``force_ceiling_eV_per_A`` (15)."""
+    packages = ("pymatgen",)
 
     name = "irregular"
     needs_dataset = True
+    parameters = (
+        GROUP_BY,
+        Param("energy_floor_eV_per_atom", -10.0, NUMBER, "eV/atom", "predicted energies below this are unphysical"),
+        Param("force_ceiling_eV_per_A", 15.0, POSITIVE, "eV/Å", "forces above this are unphysical"),
+    )
     requires = frozenset({"energy", "forces"})
     produces = frozenset(
         {"n_energy_below_floor", "n_atoms_force_above_ceiling", "max_force_eV_per_A", "min_energy_eV_per_atom"}
     )
 
+    def wants_prediction(self, ctx: TaskContext, frame: Frame) -> bool:
+        return not ctx.potential.info.unsupported(frame.elements)  # no reference needed
+
     def run(self, ctx: TaskContext) -> Outcome:
-        floor = float(ctx.parameter("energy_floor_eV_per_atom", -10.0))
-        ceiling = float(ctx.parameter("force_ceiling_eV_per_A", 15.0))
+        floor = float(ctx.parameter("energy_floor_eV_per_atom"))
+        ceiling = float(ctx.parameter("force_ceiling_eV_per_A"))
         scored, items = score_frames(ctx, need_reference=False)
         n_e, n_f, f_max, e_min = 0, 0, 0.0, np.inf
         per_item = {}

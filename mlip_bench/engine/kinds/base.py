@@ -13,10 +13,12 @@ from ase.build import bulk
 
 from mlip_bench.adapters.registry import Potential
 from mlip_bench.data.frames import Dataset, Frame
+from mlip_bench.engine.artifacts import ChunkPredictions, frame_key
 from mlip_bench.engine.evaluate import Prediction, predict
-from mlip_bench.engine.prediction_cache import PredictionCache
+from mlip_bench.engine.parameters import NO_DEFAULT, Param, declared_default, produces_metric
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.engine.spec import StructureSpec, TaskSpec
+from mlip_bench.errors import EvaluationError
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,29 @@ class Outcome:
     n_scored: int = 0
 
 
+@dataclass(frozen=True)
+class ItemPlan:
+    """One work item of a property kind: `id` names it in the record (a crystal, a strain, a path
+    point, an MD segment); `payload` (JSON-able, part of the item's content key) says what to do."""
+
+    id: str
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class ItemOutput:
+    """What one work item produced; stored as an artifact as soon as the item finishes.
+
+    `record`: the item's own record (crystal kinds); `outcome`: a whole outcome (kinds that are a
+    single item); `notes`; seconds inside the calculator and potential calls the item made."""
+
+    record: ItemRecord | None = None
+    outcome: Outcome | None = None
+    notes: tuple[str, ...] = ()
+    calculator_s: float = 0.0
+    calls: int = 0
+
+
 @dataclass
 class TaskContext:
     """Inputs of one cell's run. `calculator` is built once per cell; `calculator_seconds`
@@ -51,23 +76,39 @@ class TaskContext:
     progress: bool = False
     calculator_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
-    cache: PredictionCache = field(default_factory=lambda: PredictionCache(None))
+    #: the potential's stored predictions on dataset structures (work items computed them)
+    predictions: ChunkPredictions = field(default_factory=lambda: ChunkPredictions({}, {}))
+    #: a folder for files a work item writes while running (MD checkpoints); None: not kept
+    scratch: str | None = None
 
-    def parameter(self, name: str, default: Any) -> Any:
-        return self.task.parameters.get(name, default)
+    def parameter(self, name: str, default: Any = NO_DEFAULT) -> Any:
+        """The task's value of parameter `name`, else the default the kind declares (`default` is
+        used only for a parameter the kind does not declare). Raises KindError for a parameter
+        neither set nor declared."""
+        if name in self.task.parameters:
+            return self.task.parameters[name]
+        from mlip_bench.engine.kinds import get_kind  # the registry imports this module
+
+        kind = get_kind(self.task.kind)
+        return declared_default(kind.parameters, name, kind=kind.name, fallback=default)
 
     def predict(self, frame: Frame) -> Prediction:
-        """The potential's prediction for a dataset structure (from the prediction cache when this
-        potential already evaluated it). Raises EvaluationError."""
-        cached = self.cache.get(frame)
-        if cached is not None:
-            return cached
+        """The potential's prediction for a dataset structure: the stored one when a work item
+        computed it (once per potential, shared by tasks), else computed now when this context has a
+        calculator. Raises EvaluationError (the stored reason when the potential failed on it)."""
+        key = frame_key(frame)
+        stored = self.predictions.predictions.get(key)
+        if stored is not None:
+            return stored
+        if key in self.predictions.failures:
+            raise EvaluationError(self.predictions.failures[key])
+        if self.calculator is None:
+            raise EvaluationError(f"structure {frame.id!r}: no prediction (its work item did not finish)")
         atoms = frame.atoms.copy()
         atoms.info["id"] = frame.id  # the predictions adapter matches by id
         where = f"{self.dataset.provenance.path if self.dataset else ''}: structure {frame.id!r}"
         pred = predict(self.calculator, atoms, label=f"{where} with {self.potential.info.spec}")
         self.calculator_seconds += pred.seconds
-        self.cache.put(frame, pred)
         return pred
 
 
@@ -81,10 +122,53 @@ class TaskKind(ABC):
     #: curves the report should draw: name -> (x axis label, y axis label), both with units.
     #: An item carries a curve as arrays ``"<name>:x"`` and ``"<name>:y"``.
     plots: ClassVar[dict[str, tuple[str, str]]] = {}
+    #: every parameter the kind reads: a task file is checked against them when it loads
+    parameters: ClassVar[tuple[Param, ...]] = ()
+    #: regular expressions (full match) for metric names made at run time (per facet, per band)
+    produces_patterns: ClassVar[tuple[str, ...]] = ()
+    #: packages (import names) that compute this kind's results beyond ASE, NumPy, SciPy and spglib:
+    #: their versions are part of the cell key
+    packages: ClassVar[tuple[str, ...]] = ()
+    #: seconds one work item may run before its worker is stopped (task parameter ``item_timeout_s``
+    #: and the CLI's ``--timeout`` override it)
+    item_timeout_s: ClassVar[float] = 3600.0
+
+    def accepts_metric(self, name: str, task: TaskSpec) -> bool:
+        """Whether a run of `task` can produce a metric called `name` (in `produces` or matching
+        `produces_patterns`); kinds that prefix names with an item id (``<id>.<name>``) override."""
+        return produces_metric(name, self.produces, self.produces_patterns)
 
     @abstractmethod
     def run(self, ctx: TaskContext) -> Outcome:
-        """Evaluate; per-item failures become item records, never exceptions."""
+        """Evaluate; per-item failures become item records, never exceptions. For dataset kinds this
+        is the reduce step: every prediction is already in ``ctx.predictions`` (work items computed
+        them in chunks), so it makes no potential call."""
+
+    def wants_prediction(self, ctx: TaskContext, frame: Frame) -> bool:
+        """Dataset kinds: does this kind score `frame` (so a work item must predict it)? The default:
+        its elements are supported and it has a reference energy. Kinds that select otherwise say so."""
+        return not ctx.potential.info.unsupported(frame.elements) and frame.energy_eV is not None
+
+    # Work items of property kinds. The default is one item, the whole run; kinds whose work splits
+    # (one crystal, one strain, one MD segment) override all three so that a killed run loses at
+    # most the items in flight.
+    def items(self, task: TaskSpec) -> tuple[ItemPlan, ...]:
+        """The work items of a cell, in order; cheap (no potential call)."""
+        return (ItemPlan("all"),)
+
+    def run_item(self, ctx: TaskContext, item: ItemPlan) -> ItemOutput:
+        """Compute one item (in a worker process); per-structure failures are part of the output."""
+        outcome = self.run(ctx)
+        return ItemOutput(outcome=outcome, notes=tuple(ctx.notes), calculator_s=ctx.calculator_seconds)
+
+    def reduce(self, ctx: TaskContext, outputs: dict[str, ItemOutput]) -> Outcome:
+        """The outcome from every item's output (keyed by item id; an item lost to a crash or a
+        timeout is absent and recorded by the runner). No potential call."""
+        output = outputs.get("all")
+        if output is None or output.outcome is None:
+            return Outcome({}, ())
+        ctx.notes.extend(output.notes)
+        return output.outcome
 
 
 def build_crystal(spec: StructureSpec) -> Atoms:

@@ -9,8 +9,10 @@ from abc import abstractmethod
 from typing import Any
 
 from mlip_bench.engine.evaluate import TimedCalculator
-from mlip_bench.engine.kinds.base import Outcome, TaskContext, TaskKind, build_crystal
+from mlip_bench.engine.kinds.base import ItemOutput, ItemPlan, Outcome, TaskContext, TaskKind, build_crystal
+from mlip_bench.engine.parameters import BOOLEAN, POSITIVE, Param, fmax_param
 from mlip_bench.engine.records import ItemRecord
+from mlip_bench.engine.spec import TaskSpec
 from mlip_bench.errors import EvaluationError, PropertyError
 from mlip_bench.properties.elastic import calc_elastic
 from mlip_bench.properties.eos import calc_eos
@@ -22,44 +24,73 @@ class CrystalKind(TaskKind):
     needs_dataset = False
     requires = frozenset({"energy", "forces", "stress"})
 
+    def accepts_metric(self, name: str, task: TaskSpec) -> bool:
+        """``<structure id>.<metric>``, or ``<metric>`` alone when the task has one structure."""
+        prefix, dot, base = name.rpartition(".")
+        if not dot:
+            return len(task.structures) == 1 and super().accepts_metric(name, task)
+        return prefix in {s.id for s in task.structures} and super().accepts_metric(base, task)
+
     @abstractmethod
     def compute(
         self, atoms: Any, calc: TimedCalculator, ctx: TaskContext
     ) -> tuple[dict[str, float], dict[str, list[float]]]:
         """(scalar values, arrays) for one crystal; raises PropertyError/EvaluationError."""
 
-    def run(self, ctx: TaskContext) -> Outcome:
+    def items(self, task: TaskSpec) -> tuple[ItemPlan, ...]:
+        """One work item per crystal of the spec."""
+        return tuple(ItemPlan(spec.id, spec.id) for spec in task.structures)
+
+    def run_item(self, ctx: TaskContext, item: ItemPlan) -> ItemOutput:
+        spec = next(s for s in ctx.task.structures if s.id == item.id)
+        atoms = build_crystal(spec)
+        missing = ctx.potential.info.unsupported(atoms.get_chemical_symbols())
+        if missing:
+            reason = f"elements {sorted(missing)} not supported by {ctx.potential.info.spec}"
+            return ItemOutput(record=ItemRecord(spec.id, "skipped", reason, len(atoms)))
+        calc = TimedCalculator(ctx.calculator, label=f"{spec.id} with {ctx.potential.info.spec}")
+        first_note = len(ctx.notes)
+        try:
+            scalars, arrays = self.compute(atoms, calc, ctx)
+        except (PropertyError, EvaluationError) as exc:
+            record = ItemRecord(spec.id, "failed", str(exc), len(atoms))
+        else:
+            scalars["potential_calls"] = float(calc.calls)
+            record = ItemRecord(spec.id, "ok", "", len(atoms), "", scalars, arrays)
+        notes = tuple(ctx.notes[first_note:])
+        del ctx.notes[first_note:]  # the item's notes travel with its output (reduce adds them once)
+        return ItemOutput(record=record, notes=notes, calculator_s=calc.seconds, calls=calc.calls)
+
+    def reduce(self, ctx: TaskContext, outputs: dict[str, ItemOutput]) -> Outcome:
         items: list[ItemRecord] = []
         values: dict[str, float] = {}
         single = len(ctx.task.structures) == 1
         for spec in ctx.task.structures:
-            atoms = build_crystal(spec)
-            missing = ctx.potential.info.unsupported(atoms.get_chemical_symbols())
-            if missing:
-                reason = f"elements {sorted(missing)} not supported by {ctx.potential.info.spec}"
-                items.append(ItemRecord(spec.id, "skipped", reason, len(atoms)))
-                continue
-            calc = TimedCalculator(ctx.calculator, label=f"{spec.id} with {ctx.potential.info.spec}")
-            try:
-                scalars, arrays = self.compute(atoms, calc, ctx)
-            except (PropertyError, EvaluationError) as exc:
-                items.append(ItemRecord(spec.id, "failed", str(exc), len(atoms)))
-                continue
-            finally:
-                ctx.calculator_seconds += calc.seconds
-            scalars["potential_calls"] = float(calc.calls)
-            items.append(ItemRecord(spec.id, "ok", "", len(atoms), "", scalars, arrays))
-            for key, value in scalars.items():
+            output = outputs.get(spec.id)
+            if output is None or output.record is None:
+                continue  # lost to a crash or timeout: the runner records it
+            items.append(output.record)
+            ctx.notes.extend(output.notes)
+            for key, value in output.record.values.items() if output.record.status == "ok" else ():
                 values[f"{spec.id}.{key}"] = value
                 if single:
                     values[key] = value
         return Outcome(values=values, items=tuple(items), n_scored=sum(i.status == "ok" for i in items))
+
+    def run(self, ctx: TaskContext) -> Outcome:
+        """Every crystal in turn, in this process."""
+        return self.reduce(ctx, {item.id: self.run_item(ctx, item) for item in self.items(ctx.task)})
 
 
 class EosKind(CrystalKind):
     """Parameters: ``volume_range`` (fraction, default 0.06), ``n_points`` (11), ``fmax_eV_per_A``."""
 
     name = "eos"
+    parameters = (
+        Param("volume_range", 0.06, {**POSITIVE, "exclusiveMaximum": 1}, "", "volumes span (1 ± this) x V0"),
+        Param("n_points", 11, {"type": "integer", "minimum": 4}, "", "E(V) points fitted"),
+        fmax_param(1e-4),
+    )
     produces = frozenset({"a0_A", "c0_A", "v0_A3_per_atom", "e0_eV_per_atom", "B_GPa", "fit_rms_meV_per_atom"})
 
     def compute(
@@ -68,9 +99,9 @@ class EosKind(CrystalKind):
         result = calc_eos(
             atoms,
             calc,
-            volume_range=float(ctx.parameter("volume_range", 0.06)),
-            n_points=int(ctx.parameter("n_points", 11)),
-            fmax_eV_per_A=float(ctx.parameter("fmax_eV_per_A", 1e-4)),
+            volume_range=float(ctx.parameter("volume_range")),
+            n_points=int(ctx.parameter("n_points")),
+            fmax_eV_per_A=float(ctx.parameter("fmax_eV_per_A")),
         )
         scalars = {k: float(v) for k, v in dataclasses.asdict(result).items() if isinstance(v, float | bool)}
         arrays = {
@@ -88,6 +119,11 @@ class ElasticKind(CrystalKind):
     ``fmax_eV_per_A`` (1e-4)."""
 
     name = "elastic"
+    parameters = (
+        Param("relax_ions", True, BOOLEAN, "", "relax the ions in each strained cell (false: clamped-ion)"),
+        Param("tolerance", 0.10, POSITIVE, "", "relative difference of the two strain sets that triggers refinement"),
+        fmax_param(1e-4),
+    )
     produces = frozenset(
         {
             "C11_GPa",
@@ -119,9 +155,9 @@ class ElasticKind(CrystalKind):
         result = calc_elastic(
             atoms,
             calc,
-            relax_ions=bool(ctx.parameter("relax_ions", True)),
-            tolerance=float(ctx.parameter("tolerance", 0.10)),
-            fmax_eV_per_A=float(ctx.parameter("fmax_eV_per_A", 1e-4)),
+            relax_ions=bool(ctx.parameter("relax_ions")),
+            tolerance=float(ctx.parameter("tolerance")),
+            fmax_eV_per_A=float(ctx.parameter("fmax_eV_per_A")),
         )
         c, u = result.C_GPa, result.C_std_GPa
         scalars: dict[str, float] = {}

@@ -12,8 +12,9 @@ import numpy as np
 from mlip_bench.engine.evaluate import TimedCalculator
 from mlip_bench.engine.kinds.base import TaskContext
 from mlip_bench.engine.kinds.crystal import CrystalKind
+from mlip_bench.engine.parameters import BOOLEAN, POSITIVE, POSITIVE_INTEGER, Param, array, fmax_param, nullable, one_of
 from mlip_bench.properties.defects import PointDefectResult, calc_point_defects
-from mlip_bench.properties.surfaces import FACETS, FacetResult, calc_surfaces
+from mlip_bench.properties.surfaces import DEFAULT_FACETS, FACETS, FacetResult, calc_surfaces
 from mlip_bench.units import EV_TO_MEV
 
 Values = tuple[dict[str, float], dict[str, list[float]]]
@@ -25,6 +26,12 @@ class PointDefectsKind(CrystalKind):
     only), ``fmax_eV_per_A`` (1e-3)."""
 
     name = "point_defects"
+    parameters = (
+        Param("sizes", (3, 4, 5), array(POSITIVE_INTEGER, min_items=1), "", "n x n x n conventional-cell supercells"),
+        Param("dumbbell100", True, BOOLEAN, "", "also the <100> dumbbell (cubic cells only)"),
+        Param("relax_volume", False, BOOLEAN, "", "relax the supercell volume too (false: the bulk volume)"),
+        fmax_param(1e-3),
+    )
     produces = frozenset(
         {
             "e_vac_eV",
@@ -49,10 +56,10 @@ class PointDefectsKind(CrystalKind):
         result = calc_point_defects(
             atoms,
             calc,
-            sizes=tuple(int(n) for n in ctx.parameter("sizes", [3, 4, 5])),
-            dumbbell100=bool(ctx.parameter("dumbbell100", True)) and cubic,
-            relax_volume=bool(ctx.parameter("relax_volume", False)),
-            fmax_eV_per_A=float(ctx.parameter("fmax_eV_per_A", 1e-3)),
+            sizes=tuple(int(n) for n in ctx.parameter("sizes")),
+            dumbbell100=bool(ctx.parameter("dumbbell100")) and cubic,
+            relax_volume=bool(ctx.parameter("relax_volume")),
+            fmax_eV_per_A=float(ctx.parameter("fmax_eV_per_A")),
         )
         self._note(result, ctx)
         return _defect_values(result)
@@ -111,6 +118,19 @@ class SurfacesKind(CrystalKind):
     at least this thick, default [10, 15, 20]), ``vacuum_A`` (20), ``fmax_eV_per_A`` (1e-3)."""
 
     name = "surfaces"
+    parameters = (
+        Param(
+            "facets",
+            None,
+            nullable(array(one_of(*FACETS), min_items=1)),
+            "",
+            "facets computed",
+            default_doc="by crystal: " + "; ".join(f"{c} {'/'.join(f)}" for c, f in DEFAULT_FACETS.items()),
+        ),
+        Param("min_thicknesses_A", (10.0, 15.0, 20.0), array(POSITIVE, min_items=1), "Å", "slabs at least this thick"),
+        Param("vacuum_A", 20.0, POSITIVE, "Å", "vacuum between periodic slab images"),
+        fmax_param(1e-3),
+    )
     produces = frozenset(
         f"{quantity}_{facet}_{unit}"
         for facet in FACETS
@@ -128,14 +148,14 @@ class SurfacesKind(CrystalKind):
     }
 
     def compute(self, atoms: Any, calc: TimedCalculator, ctx: TaskContext) -> Values:
-        facets = ctx.parameter("facets", None)
+        facets = ctx.parameter("facets")
         result = calc_surfaces(
             atoms,
             calc,
             facets=None if facets is None else tuple(str(f) for f in facets),
-            min_thicknesses_A=tuple(float(t) for t in ctx.parameter("min_thicknesses_A", [10.0, 15.0, 20.0])),
-            vacuum_A=float(ctx.parameter("vacuum_A", 20.0)),
-            fmax_eV_per_A=float(ctx.parameter("fmax_eV_per_A", 1e-3)),
+            min_thicknesses_A=tuple(float(t) for t in ctx.parameter("min_thicknesses_A")),
+            vacuum_A=float(ctx.parameter("vacuum_A")),
+            fmax_eV_per_A=float(ctx.parameter("fmax_eV_per_A")),
         )
         scalars = {"a_A": result.a_A, "c_A": result.c_A, "e_bulk_eV_per_atom": result.e_bulk_eV_per_atom}
         arrays: dict[str, list[float]] = {}

@@ -24,6 +24,7 @@ from mlip_bench.data.curves import ReferenceCurve, reference_curve
 from mlip_bench.engine.evaluate import TimedCalculator
 from mlip_bench.engine.kinds.base import TaskContext
 from mlip_bench.engine.kinds.crystal import CrystalKind
+from mlip_bench.engine.parameters import BOOLEAN, POSITIVE_INTEGER, STRING, Param, fmax_param, nullable
 from mlip_bench.errors import DataError, PropertyError
 from mlip_bench.properties.gsfe import GSFEPath, GSFEResult, calc_gsfe
 from mlip_bench.properties.relax import relax
@@ -46,7 +47,7 @@ def _curves(ctx: TaskContext) -> dict[str, ReferenceCurve]:
     key or a curve in other units."""
     out: dict[str, ReferenceCurve] = {}
     for parameter, metric in _RMSE_METRICS.items():
-        key = ctx.parameter(parameter, None)
+        key = ctx.parameter(parameter)
         if key is None:
             continue
         curve = reference_curve(str(key))
@@ -72,6 +73,16 @@ def _rmse(path: GSFEPath, curve: ReferenceCurve) -> tuple[float, int]:
 class GsfeKind(CrystalKind):
     name = "gsfe"
     requires = frozenset({"energy", "forces", "stress"})
+    parameters = (
+        Param("n_layers", 12, POSITIVE_INTEGER, "", "close-packed planes in the cell"),
+        Param("check_layers", 18, nullable(POSITIVE_INTEGER), "", "planes of the thicker check cell (null: no check)"),
+        Param("twin_layers", 3, {"type": "integer", "minimum": 0}, "", "fcc twinning path up to this many planes"),
+        Param("points_per_bp", 20, POSITIVE_INTEGER, "", "grid steps per partial Burgers vector"),
+        Param("relax_height", True, BOOLEAN, "", "relax the cell height to zero normal stress"),
+        fmax_param(1e-3),
+        Param("reference_curve", None, STRING, "", "slip-path curve key in reference_data/curves", input="curve"),
+        Param("twin_reference_curve", None, STRING, "", "twinning-path curve key", input="curve"),
+    )
     produces = frozenset(
         {
             "gamma_usf_mJ_per_m2",
@@ -94,22 +105,22 @@ class GsfeKind(CrystalKind):
         self, atoms: Any, calc: TimedCalculator, ctx: TaskContext
     ) -> tuple[dict[str, float], dict[str, list[float]]]:
         curves = _curves(ctx)
-        fmax = float(ctx.parameter("fmax_eV_per_A", 1e-3))
+        fmax = float(ctx.parameter("fmax_eV_per_A"))
         relaxed = relax(atoms, calc, cell=True, fmax_eV_per_A=min(fmax, 1e-4))
         crystal = _crystal(relaxed.atoms)
         lengths = relaxed.atoms.cell.lengths()
-        check = ctx.parameter("check_layers", 18)
+        check = ctx.parameter("check_layers")
         result = calc_gsfe(
             atoms.get_chemical_symbols()[0],
             crystal,
             calc,
             a_A=float(lengths[0]),
             c_A=float(lengths[2]) if crystal == "hcp" else None,
-            n_layers=int(ctx.parameter("n_layers", 12)),
-            twin_layers=int(ctx.parameter("twin_layers", 3)),
-            points_per_bp=int(ctx.parameter("points_per_bp", 20)),
+            n_layers=int(ctx.parameter("n_layers")),
+            twin_layers=int(ctx.parameter("twin_layers")),
+            points_per_bp=int(ctx.parameter("points_per_bp")),
             check_layers=int(check) if check is not None else None,
-            relax_height=bool(ctx.parameter("relax_height", True)),
+            relax_height=bool(ctx.parameter("relax_height")),
             fmax_eV_per_A=fmax,
             extra_x_bp=sorted({x for c in curves.values() for x in c.x}),
         )

@@ -20,6 +20,7 @@ from ase.build import bulk
 from mlip_bench.data.curves import reference_curve
 from mlip_bench.engine.evaluate import TimedCalculator
 from mlip_bench.engine.kinds.base import Outcome, TaskContext, TaskKind
+from mlip_bench.engine.parameters import POSITIVE, STRING, Param, array, nullable
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.engine.spec import StructureSpec
 from mlip_bench.errors import DataError, EvaluationError, PropertyError
@@ -42,6 +43,25 @@ def _primitive(spec: StructureSpec) -> Any:
     return bulk(spec.element, spec.crystal, **kwargs)
 
 
+def _path_parameters(grid: tuple[float, float, float]) -> tuple[Param, ...]:
+    """The parameters of a path kind whose coordinate grid defaults to `grid` (start, stop, step)."""
+    start, stop, step = grid
+    return (
+        Param("start", start, POSITIVE, "", "first path coordinate"),
+        Param("stop", stop, POSITIVE, "", "last path coordinate"),
+        Param("step", step, POSITIVE, "", "grid step (special points and reference points are added)"),
+        Param("reference_curve", None, STRING, "", "key in reference_data/curves (y in meV/atom)", input="curve"),
+        Param(
+            "lattice_constant_A",
+            None,
+            nullable(POSITIVE),
+            "Å",
+            "fcc lattice constant fixing the volume",
+            default_doc="the potential's own fcc equilibrium volume",
+        ),
+    )
+
+
 def _unsupported(ctx: TaskContext, spec: StructureSpec) -> ItemRecord | None:
     missing = ctx.potential.info.unsupported([spec.element])
     if not missing:
@@ -56,6 +76,18 @@ class ColdCurvesKind(TaskKind):
 
     name = "cold_curves"
     needs_dataset = False
+    parameters = (
+        Param("reference", "fcc", STRING, "", "crystal (or structure id) the energies are relative to"),
+        Param(
+            "volume_factors",
+            tuple(float(f) for f in np.linspace(0.8, 1.25, 10)),
+            array(POSITIVE, min_items=3),
+            "",
+            "E(V) sample points as fractions of each minimum volume",
+        ),
+    )
+    #: crystals and references beyond paper 003's five (``dE_<crystal>_<reference>_meV_per_atom``)
+    produces_patterns = (r"dE_[\w-]+_[\w-]+_meV_per_atom", r"v0_[\w-]+_A3_per_atom", r"ground_state_is_[\w-]+")
     requires = frozenset({"energy"})
     #: names for the five crystals of paper 003 relative to fcc; other crystals or references
     #: follow the same patterns (``dE_<crystal>_<reference>_meV_per_atom``)
@@ -69,8 +101,8 @@ class ColdCurvesKind(TaskKind):
     }
 
     def run(self, ctx: TaskContext) -> Outcome:
-        reference = str(ctx.parameter("reference", "fcc"))
-        factors = tuple(float(f) for f in ctx.parameter("volume_factors", np.linspace(0.8, 1.25, 10)))
+        reference = str(ctx.parameter("reference"))
+        factors = tuple(float(f) for f in ctx.parameter("volume_factors"))
         names = [s.crystal for s in ctx.task.structures]
         if len(set(names)) != len(names):
             names = [s.id for s in ctx.task.structures]  # one crystal twice: name them by id
@@ -159,17 +191,15 @@ class PathKind(TaskKind):
         skipped = _unsupported(ctx, spec)
         if skipped is not None:
             return Outcome(values={}, items=(skipped,))
-        start, stop, step = (
-            float(ctx.parameter(k, d)) for k, d in zip(("start", "stop", "step"), self.grid, strict=True)
-        )
-        key = ctx.parameter("reference_curve", None)
+        start, stop, step = (float(ctx.parameter(k)) for k in ("start", "stop", "step"))
+        key = ctx.parameter("reference_curve")
         curve = reference_curve(str(key)) if key is not None else None
         if curve is not None and "meV/atom" not in curve.y_label:
             raise DataError(f"reference curve {curve.key!r}: y must be in meV/atom, its label is {curve.y_label!r}")
         extra = [*self.points.values(), *(curve.x if curve is not None else ())]
         calc = TimedCalculator(ctx.calculator, label=f"{spec.id} ({self.name}) with {ctx.potential.info.spec}")
         try:
-            fixed = ctx.parameter("lattice_constant_A", None)
+            fixed = ctx.parameter("lattice_constant_A")
             result = calc_path(
                 spec.element,
                 spec.a_A if fixed is None else float(fixed),
@@ -211,6 +241,7 @@ class BainPathKind(PathKind):
     direction = BAIN_DIRECTION
     points = BAIN_POINTS
     grid = (0.6, 1.1, 0.02)
+    parameters = _path_parameters(grid)
 
 
 class TrigonalPathKind(PathKind):
@@ -232,3 +263,4 @@ class TrigonalPathKind(PathKind):
     direction = TRIGONAL_DIRECTION
     points = TRIGONAL_POINTS
     grid = (0.2, 1.1, 0.05)
+    parameters = _path_parameters(grid)

@@ -19,6 +19,16 @@ from mlip_bench.adapters.registry import load_potential
 from mlip_bench.engine.evaluate import TimedCalculator
 from mlip_bench.engine.kinds.base import TaskContext
 from mlip_bench.engine.kinds.crystal import CrystalKind
+from mlip_bench.engine.parameters import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INTEGER,
+    STRING,
+    Param,
+    array,
+    fmax_param,
+    nullable,
+)
 from mlip_bench.errors import DataError, PotentialError
 
 if TYPE_CHECKING:
@@ -26,6 +36,7 @@ if TYPE_CHECKING:
 
 #: special points of the standard paths of fcc, bcc and hcp (Setyawan-Curtarolo; G = Gamma)
 _POINTS = frozenset("GKLUWX") | frozenset("GHNP") | frozenset("GAHKLM")
+_TRIPLE = array(POSITIVE_INTEGER, min_items=3, max_items=3)
 
 
 class PhononsKind(CrystalKind):
@@ -40,9 +51,33 @@ class PhononsKind(CrystalKind):
     Curves: ``band`` (all branches, separated by NaN so that a line plot draws each branch and
     path segment on its own), ``dos``, and ``band_reference`` when a reference is given.
     """
+    packages = ("phonopy",)
 
     name = "phonons"
     requires = frozenset({"energy", "forces", "stress"})
+    parameters = (
+        Param(
+            "supercell",
+            None,
+            nullable(_TRIPLE),
+            "",
+            "multiples of the standard conventional cell",
+            default_doc="the smallest with all face distances >= min_length_A",
+        ),
+        Param("min_length_A", 12.0, POSITIVE, "Å", "smallest face distance of the automatic supercell"),
+        Param("displacement_A", 0.01, POSITIVE, "Å", "finite displacement"),
+        fmax_param(1e-4),
+        Param("npoints", 51, {"type": "integer", "minimum": 2}, "", "q-points per path segment"),
+        Param("dos_mesh", (20, 20, 20), _TRIPLE, "", "q-point mesh of the DOS"),
+        # = mlip_bench.properties.phonons.IMAGINARY_TOL_THZ (a test checks; that module imports phonopy)
+        Param("imaginary_tol_THz", 0.05, NON_NEGATIVE, "THz", "frequencies below minus this are imaginary"),
+        Param("reference_potential", None, STRING, "", "potential spec compared with", input="potential"),
+        Param(
+            "reference_force_sets", None, STRING, "", "phonopy yaml with displacements and forces", input="file"
+        ),
+    )
+    #: special points of other lattices (phonopy's labels)
+    produces_patterns = (r"freq_\w+_\d+_THz",)
     produces = frozenset(
         {
             "min_frequency_THz",
@@ -66,15 +101,15 @@ class PhononsKind(CrystalKind):
     def compute(
         self, atoms: Any, calc: TimedCalculator, ctx: TaskContext
     ) -> tuple[dict[str, float], dict[str, list[float]]]:
-        from mlip_bench.properties.phonons import IMAGINARY_TOL_THZ, calc_phonons  # phonopy: only when run
+        from mlip_bench.properties.phonons import calc_phonons  # phonopy: only when run
 
         options = _options(ctx)
         result = calc_phonons(
             atoms,
             calc,
             **options,
-            dos_mesh=_triple(ctx.parameter("dos_mesh", (20, 20, 20))),
-            imaginary_tol_THz=float(ctx.parameter("imaginary_tol_THz", IMAGINARY_TOL_THZ)),
+            dos_mesh=_triple(ctx.parameter("dos_mesh")),
+            imaginary_tol_THz=float(ctx.parameter("imaginary_tol_THz")),
         )
         scalars = _scalars(result)
         arrays = {"dos:x": list(result.dos_frequencies_THz), "dos:y": list(result.dos_states_per_THz)}
@@ -111,13 +146,13 @@ def band_curve(segments: tuple[BandSegment, ...]) -> tuple[list[float], list[flo
 
 
 def _options(ctx: TaskContext) -> dict[str, Any]:
-    supercell = ctx.parameter("supercell", None)
+    supercell = ctx.parameter("supercell")
     return {
         "supercell": _triple(supercell) if supercell is not None else None,
-        "min_length_A": float(ctx.parameter("min_length_A", 12.0)),
-        "displacement_A": float(ctx.parameter("displacement_A", 0.01)),
-        "fmax_eV_per_A": float(ctx.parameter("fmax_eV_per_A", 1e-4)),
-        "npoints": int(ctx.parameter("npoints", 51)),
+        "min_length_A": float(ctx.parameter("min_length_A")),
+        "displacement_A": float(ctx.parameter("displacement_A")),
+        "fmax_eV_per_A": float(ctx.parameter("fmax_eV_per_A")),
+        "npoints": int(ctx.parameter("npoints")),
     }
 
 
@@ -151,8 +186,8 @@ def _compare(
     none or it cannot be loaded; a reference that cannot be loaded must not fail the phonons."""
     from mlip_bench.properties.phonons import compare_force_sets, compare_phonons, load_force_sets
 
-    spec = ctx.parameter("reference_potential", None)
-    force_sets = ctx.parameter("reference_force_sets", None)
+    spec = ctx.parameter("reference_potential")
+    force_sets = ctx.parameter("reference_force_sets")
     if force_sets is not None:
         try:
             reference = load_force_sets(force_sets)

@@ -18,6 +18,7 @@ from mlip_bench.data.frames import Frame
 from mlip_bench.data.registry import registered_datasets
 from mlip_bench.engine.evaluate import Prediction
 from mlip_bench.engine.kinds.base import GroupValues, Outcome, TaskContext, TaskKind
+from mlip_bench.engine.parameters import STRING, Param, array, one_of
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.errors import EvaluationError
 from mlip_bench.metrics import error_stats, fit_elemental_offsets, force_nac
@@ -37,6 +38,23 @@ class RmseKind(TaskKind):
     name = "rmse"
     needs_dataset = True
     requires = frozenset({"forces"})
+    parameters = (
+        Param(
+            "properties",
+            ("energy", "forces", "stress"),
+            array(one_of("energy", "forces", "stress"), min_items=1),
+            "",
+            "what is scored (a frame lacking a required reference label is invalid)",
+        ),
+        Param(
+            "group_by",
+            None,
+            STRING,
+            "",
+            "info label of the breakdown ('' for none)",
+            default_doc="the dataset's registered group label, else 'group' or 'label' when frames have one",
+        ),
+    )
     produces = frozenset(
         {f"energy_{s}_meV_per_atom" for s in _STATS}
         | {f"energy_aligned_{s}_meV_per_atom" for s in _STATS}
@@ -47,10 +65,12 @@ class RmseKind(TaskKind):
 
     def run(self, ctx: TaskContext) -> Outcome:
         assert ctx.dataset is not None
-        wanted = set(ctx.parameter("properties", ["energy", "forces", "stress"]))
+        wanted = set(ctx.parameter("properties"))
         provides = ctx.potential.info.provides
         use = wanted & provides  # what is scored: asked for by the task and computed by the potential
-        group_by = ctx.parameter("group_by", self._default_group(ctx))
+        group_by = ctx.parameter("group_by")
+        if group_by is None:
+            group_by = self._default_group(ctx)
         source = ctx.dataset.provenance.path or ctx.dataset.id
         label = ctx.potential.info.spec
         items: list[ItemRecord] = []
@@ -84,6 +104,10 @@ class RmseKind(TaskKind):
             "constant offsets fitted by least squares, as for potentials trained on other DFT settings"
         )
         return Outcome(values=values, items=tuple(items), groups=groups, notes=tuple(notes), n_scored=len(scored))
+
+    def wants_prediction(self, ctx: TaskContext, frame: Frame) -> bool:
+        use = set(ctx.parameter("properties")) & ctx.potential.info.provides
+        return self._check(frame, use, ctx, "", "") is None
 
     @staticmethod
     def _default_group(ctx: TaskContext) -> str:
