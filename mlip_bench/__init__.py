@@ -9,14 +9,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from mlip_bench.adapters.base import Adapter, PotentialInfo
-from mlip_bench.adapters.registry import Potential, adapters, load_potential
-from mlip_bench.data.frames import Dataset, Frame, Provenance
-from mlip_bench.data.registry import load_dataset
-from mlip_bench.engine.records import ResultRecord
-from mlip_bench.engine.runner import Cell, run_cell, run_cells
-from mlip_bench.engine.spec import TaskSpec, load_task
-from mlip_bench.engine.store import ResultStore
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from mlip_bench.errors import (
     ChecksumError,
     DataError,
@@ -30,6 +25,44 @@ from mlip_bench.errors import (
     TaskSpecError,
     UnknownPotentialError,
 )
+
+if TYPE_CHECKING:
+    from mlip_bench.adapters.base import Adapter, PotentialInfo
+    from mlip_bench.adapters.registry import Potential, adapters, load_potential
+    from mlip_bench.data.frames import Dataset, Frame, Provenance
+    from mlip_bench.data.registry import load_dataset
+    from mlip_bench.engine.records import ResultRecord
+    from mlip_bench.engine.runner import Cell, run_cell, run_cells
+    from mlip_bench.engine.spec import TaskSpec, load_task
+    from mlip_bench.engine.store import ResultStore
+
+#: public name -> the module defining it; imported on first use, so that ``import mlip_bench.data``
+#: (or a worker process) does not load the engine, and the engine loads a task kind's heavy
+#: dependencies only when a task of that kind runs
+_LAZY = {
+    **dict.fromkeys(("Adapter", "PotentialInfo"), "mlip_bench.adapters.base"),
+    **dict.fromkeys(("Potential", "adapters", "load_potential"), "mlip_bench.adapters.registry"),
+    **dict.fromkeys(("Dataset", "Frame", "Provenance"), "mlip_bench.data.frames"),
+    "load_dataset": "mlip_bench.data.registry",
+    "ResultRecord": "mlip_bench.engine.records",
+    **dict.fromkeys(("Cell", "run_cell", "run_cells"), "mlip_bench.engine.runner"),
+    **dict.fromkeys(("TaskSpec", "load_task"), "mlip_bench.engine.spec"),
+    "ResultStore": "mlip_bench.engine.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "Adapter",

@@ -80,7 +80,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     task = load_task(args.task)
     if args.dataset:
         task = task.with_dataset(str(args.dataset))
-    cell = Cell(potential=args.potential, task=task, data_root=args.data_root, progress=not args.no_progress)
+    cell = Cell(potential=args.potential, task=task, data_root=args.data_root)
     # model packages print banners to stdout: keep stdout for the result alone
     with contextlib.redirect_stdout(sys.stderr), _executor(args) as executor:
         [record] = run_cells(

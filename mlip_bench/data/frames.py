@@ -30,7 +30,11 @@ class Provenance:
 
 @dataclass(frozen=True)
 class Frame:
-    """One structure with its reference labels; any label may be absent (None)."""
+    """One structure with its reference labels; any label may be absent (None).
+
+    Frames are shared between every task that uses a dataset (datasets are loaded once per
+    process), so their arrays are read-only: work on ``frame.atoms.copy()``.
+    """
 
     id: str
     atoms: Atoms
@@ -100,16 +104,17 @@ def make_frame(
             raise DataError(f"{where}: field 'energy' is not finite ({energy_ev})")
     forces_arr = None
     if forces is not None:
-        forces_arr = np.asarray(forces, dtype=float)
+        forces_arr = np.array(forces, dtype=float)  # a copy: it is made read-only below
         if forces_arr.shape != (n, 3):
             raise DataError(f"{where}: field 'forces' has shape {forces_arr.shape}, expected ({n}, 3)")
         if not np.all(np.isfinite(forces_arr)):
             raise DataError(f"{where}: field 'forces' has non-finite values")
     stress_arr = None
     if stress is not None:
-        stress_arr = _voigt(np.asarray(stress, dtype=float), where)
+        stress_arr = _voigt(np.array(stress, dtype=float), where)
     clean = atoms.copy()
     clean.calc = None
+    _freeze(clean.cell.array, forces_arr, stress_arr, *clean.arrays.values())
     return Frame(
         id=frame_id,
         atoms=clean,
@@ -120,9 +125,23 @@ def make_frame(
     )
 
 
+def _freeze(*arrays: np.ndarray | None) -> None:
+    """Make shared arrays read-only, so that a consumer editing a frame in place fails loudly."""
+    for array in arrays:
+        if array is not None:
+            array.flags.writeable = False
+
+
+def read_only(values: np.ndarray) -> np.ndarray:
+    """A read-only float copy of `values`, for a Frame field built outside :func:`make_frame`."""
+    out = np.array(values, dtype=float)
+    out.flags.writeable = False
+    return out
+
+
 def _voigt(stress: np.ndarray, where: str) -> np.ndarray:
     if stress.shape == (3, 3):
-        stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]  # fancy indexing copies
     elif stress.shape == (9,):
         return _voigt(stress.reshape(3, 3), where)
     if stress.shape != (6,):

@@ -1,8 +1,12 @@
 """The dataset registry (``reference_data/datasets.yaml``): names -> files under a data root,
-with provenance and a sha256 verified on every load."""
+with provenance and a sha256 verified whenever the file is read. Loaded datasets are memoized per
+process (see :func:`load_dataset`)."""
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -10,14 +14,20 @@ from typing import Any
 
 import yaml
 
-from mlip_bench.data.extxyz import read_extxyz, sha256_of
-from mlip_bench.data.frames import Dataset, Provenance
+from mlip_bench.data.extxyz import read_bytes, read_extxyz, sha256_of
+from mlip_bench.data.frames import Dataset, Provenance, read_only
 from mlip_bench.data.hf import read_hf
 from mlip_bench.errors import ChecksumError, DataError, DatasetNotFoundError
 from mlip_bench.paths import DATA_ENV, reference_dir, resolve_data_root
 
 IDENTITY_ORDER = (0, 1, 2, 3, 4, 5)
 _FIELDS = ("path", "sha256", "source", "citation", "license", "method")
+
+#: datasets loaded in this process: key -> (the file's (size, mtime_ns) or a composite's member
+#: objects, the dataset); see :func:`load_dataset`
+_LOADED: dict[tuple[object, ...], tuple[tuple[object, ...], Dataset]] = {}
+#: re-entrant: a composite loads its members under the same lock
+_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,7 @@ class DatasetEntry:
             return dataset
         order = list(self.stress_order)
         frames = tuple(
-            replace(f, stress_eV_per_A3=None if f.stress_eV_per_A3 is None else f.stress_eV_per_A3[order])
+            replace(f, stress_eV_per_A3=None if f.stress_eV_per_A3 is None else read_only(f.stress_eV_per_A3[order]))
             for f in dataset.frames
         )
         return replace(dataset, frames=frames)
@@ -119,28 +129,70 @@ def dataset_path(entry: DatasetEntry, data_root: str | Path | None = None) -> Pa
 def load_dataset(name_or_path: str | Path, *, data_root: str | Path | None = None) -> Dataset:
     """Load a registered dataset by name (checksum verified) or any extxyz/parquet/HF source.
 
+    A dataset is read once per process and the same (immutable) object is returned to every
+    caller, until its file's size or mtime changes: then it is read and verified again. Composite
+    datasets reuse their loaded members. Folders and hub ids are not memoized.
+
     Raises DatasetNotFoundError, ChecksumError (naming the file) or DataError.
     """
     entries = registered_datasets()
-    if str(name_or_path) in entries and entries[str(name_or_path)].members:
-        entry = entries[str(name_or_path)]
-        parts = [load_dataset(m, data_root=data_root) for m in entry.members]
-        frames = tuple(f for part in parts for f in part.frames)
-        prov = replace(
-            entry.provenance(), sha256=fingerprint(entry.id), path=" + ".join(p.provenance.path for p in parts)
-        )
-        return Dataset(id=entry.id, frames=frames, provenance=prov)
-    if str(name_or_path) in entries:
-        entry = entries[str(name_or_path)]
-        path = dataset_path(entry, data_root)
-        found = sha256_of(path)
-        if found != entry.sha256:
-            raise ChecksumError(
-                f"{path}: sha256 {found} differs from the registry's {entry.sha256} "
-                f"for dataset {entry.id!r}: the file is corrupt or a different version"
-            )
-        return entry.corrected(read_extxyz(path, dataset_id=entry.id, provenance=entry.provenance()))
+    entry = entries.get(str(name_or_path))
+    with _LOCK:
+        if entry is not None and entry.members:
+            return _load_composite(entry, data_root)
+        if entry is not None:
+            path = dataset_path(entry, data_root)
+            return _memo(("registered", entry, path.resolve()), path, lambda: _load_registered(entry, path))
+        path = Path(name_or_path)
+        if path.is_file():
+            return _memo(("file", path.resolve()), path, lambda: load_file(name_or_path))
     return load_file(name_or_path)
+
+
+def clear_dataset_cache() -> None:
+    """Forget every loaded dataset (the next load reads its file again)."""
+    with _LOCK:
+        _LOADED.clear()
+
+
+def _memo(key: tuple[object, ...], path: Path, load: Callable[[], Dataset]) -> Dataset:
+    """The dataset cached under `key` while `path` keeps its size and mtime, else a fresh `load()`."""
+    stat = path.stat()
+    state = (stat.st_size, stat.st_mtime_ns)  # taken before reading: an edit during the read reloads next time
+    cached = _LOADED.get(key)
+    if cached is not None and cached[0] == state:
+        return cached[1]
+    dataset = load()
+    _LOADED[key] = (state, dataset)
+    return dataset
+
+
+def _load_registered(entry: DatasetEntry, path: Path) -> Dataset:
+    raw = read_bytes(path)  # one read for both the checksum and the parse
+    found = hashlib.sha256(raw).hexdigest()
+    if found != entry.sha256:
+        raise ChecksumError(
+            f"{path}: sha256 {found} differs from the registry's {entry.sha256} "
+            f"for dataset {entry.id!r}: the file is corrupt or a different version"
+        )
+    return entry.corrected(read_extxyz(path, dataset_id=entry.id, provenance=entry.provenance(), content=raw))
+
+
+def _load_composite(entry: DatasetEntry, data_root: str | Path | None) -> Dataset:
+    parts = tuple(load_dataset(m, data_root=data_root) for m in entry.members)
+    key = ("composite", entry, resolve_data_root(data_root))
+    cached = _LOADED.get(key)
+    if (
+        cached is not None
+        and len(cached[0]) == len(parts)
+        and all(a is b for a, b in zip(cached[0], parts, strict=True))
+    ):
+        return cached[1]
+    frames = tuple(f for part in parts for f in part.frames)
+    prov = replace(entry.provenance(), sha256=fingerprint(entry.id), path=" + ".join(p.provenance.path for p in parts))
+    dataset = Dataset(id=entry.id, frames=frames, provenance=prov)
+    _LOADED[key] = (parts, dataset)
+    return dataset
 
 
 def load_file(path: str | Path, *, dataset_id: str | None = None) -> Dataset:

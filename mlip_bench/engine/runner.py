@@ -52,7 +52,6 @@ class Cell:
     potential: str
     task: TaskSpec
     data_root: str | None = None
-    progress: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,8 +139,10 @@ class _Run:
         reason = _inapplicable(potential, cell.task, state.dataset)
         if reason:
             return builder.finish("not_applicable", reason)
-        timeout = self.options.timeout_s or float(
-            cell.task.parameters.get("item_timeout_s", getattr(kind, "item_timeout_s", DEFAULT_ITEM_TIMEOUT_S))
+        timeout = float(
+            self.options.timeout_s
+            or cell.task.parameters.get("item_timeout_s")
+            or getattr(kind, "item_timeout_s", DEFAULT_ITEM_TIMEOUT_S)
         )
         try:
             if state.dataset is not None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
-from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
-from pymatgen.core import Composition
+
+if TYPE_CHECKING:  # pymatgen's phase diagram costs ~0.5 s to import: loaded only when a hull is built
+    from pymatgen.core import Composition
 
 _MEV = 1000.0
 # e_above_hull from pymatgen carries ~1e-15 eV/atom of round-off for entries on the hull
@@ -87,12 +89,17 @@ class HullComparison:
 
 
 def _composition(x: float) -> Composition:
+    from pymatgen.core import Composition
+
     # zero amounts are left out so that x = 0 and x = 1 are the pure elements
     return Composition({el: amount for el, amount in (("Li", 1.0 - x), ("Al", x)) if amount > 0.0})
 
 
 def _e_above_hull_meV(x: np.ndarray, ef: np.ndarray) -> np.ndarray:
     """e_above_hull (meV/atom) of each (x_Al, E_f in eV/atom) against the hull of these points plus Li and Al at 0."""
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+    from pymatgen.core import Composition
+
     entries = [PDEntry(_composition(float(xi)), float(ei)) for xi, ei in zip(x, ef, strict=True)]
     diagram = PhaseDiagram([*entries, PDEntry(Composition("Li"), 0.0), PDEntry(Composition("Al"), 0.0)])
     return np.array([diagram.get_e_above_hull(entry) for entry in entries], dtype=float) * _MEV
