@@ -139,11 +139,8 @@ class _Run:
         reason = _inapplicable(potential, cell.task, state.dataset)
         if reason:
             return builder.finish("not_applicable", reason)
-        timeout = float(
-            self.options.timeout_s
-            or cell.task.parameters.get("item_timeout_s")
-            or getattr(kind, "item_timeout_s", DEFAULT_ITEM_TIMEOUT_S)
-        )
+        limits = (self.options.timeout_s, cell.task.parameters.get("item_timeout_s"), kind.item_timeout_s)
+        timeout = float(next((t for t in limits if t), DEFAULT_ITEM_TIMEOUT_S))
         try:
             if state.dataset is not None:
                 self._plan_predictions(state, timeout)
