@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from mlip_bench.errors import (
     ChecksumError,
+    CorruptFileError,
     DataError,
     DatasetNotFoundError,
     EvaluationError,
+    ItemCrashed,
+    ItemTimeout,
     MlipBenchError,
     OptionalDependencyError,
     PotentialError,
@@ -24,6 +27,7 @@ from mlip_bench.errors import (
     ResultStoreError,
     TaskSpecError,
     UnknownPotentialError,
+    WorkerError,
 )
 
 if TYPE_CHECKING:
@@ -31,8 +35,11 @@ if TYPE_CHECKING:
     from mlip_bench.adapters.registry import Potential, adapters, load_potential
     from mlip_bench.data.frames import Dataset, Frame, Provenance
     from mlip_bench.data.registry import load_dataset
+    from mlip_bench.engine.executors import Executor, make_executor
+    from mlip_bench.engine.kinds import TaskKind, get_kind
+    from mlip_bench.engine.parameters import Param
     from mlip_bench.engine.records import ResultRecord
-    from mlip_bench.engine.runner import Cell, run_cell, run_cells
+    from mlip_bench.engine.runner import Cell, RunOptions, run_cell, run_cells
     from mlip_bench.engine.spec import TaskSpec, load_task
     from mlip_bench.engine.store import ResultStore
 
@@ -45,7 +52,10 @@ _LAZY = {
     **dict.fromkeys(("Dataset", "Frame", "Provenance"), "mlip_bench.data.frames"),
     "load_dataset": "mlip_bench.data.registry",
     "ResultRecord": "mlip_bench.engine.records",
-    **dict.fromkeys(("Cell", "run_cell", "run_cells"), "mlip_bench.engine.runner"),
+    **dict.fromkeys(("Cell", "RunOptions", "run_cell", "run_cells"), "mlip_bench.engine.runner"),
+    **dict.fromkeys(("Executor", "make_executor"), "mlip_bench.engine.executors"),
+    **dict.fromkeys(("TaskKind", "get_kind"), "mlip_bench.engine.kinds"),
+    "Param": "mlip_bench.engine.parameters",
     **dict.fromkeys(("TaskSpec", "load_task"), "mlip_bench.engine.spec"),
     "ResultStore": "mlip_bench.engine.store",
 }
@@ -68,13 +78,18 @@ __all__ = [
     "Adapter",
     "Cell",
     "ChecksumError",
+    "CorruptFileError",
     "DataError",
     "Dataset",
     "DatasetNotFoundError",
     "EvaluationError",
+    "Executor",
     "Frame",
+    "ItemCrashed",
+    "ItemTimeout",
     "MlipBenchError",
     "OptionalDependencyError",
+    "Param",
     "Potential",
     "PotentialError",
     "PotentialInfo",
@@ -83,14 +98,19 @@ __all__ = [
     "ResultRecord",
     "ResultStore",
     "ResultStoreError",
+    "RunOptions",
+    "TaskKind",
     "TaskSpec",
     "TaskSpecError",
     "UnknownPotentialError",
+    "WorkerError",
     "__version__",
     "adapters",
+    "get_kind",
     "load_dataset",
     "load_potential",
     "load_task",
+    "make_executor",
     "run_cell",
     "run_cells",
 ]
