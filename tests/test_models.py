@@ -104,7 +104,7 @@ def tiny_mace_model(tmp_path) -> str:
 
 @pytest.mark.mace
 def test_mace_local_model_file(tiny_mace_model) -> None:
-    pot = load_potential(f"mace:{tiny_mace_model}")
+    pot = load_potential(f"mace:{tiny_mace_model};trust=yes")  # a pickled module
     assert "sha256" in pot.info.version
     calc = pot.calculator()
     atoms = bulk("Al", "fcc", a=4.05, cubic=True)
@@ -117,5 +117,5 @@ def test_mace_local_model_file(tiny_mace_model) -> None:
     minus.positions[1, 2] -= h
     numeric = -(predict(calc, plus, label="+").energy_eV - predict(calc, minus, label="-").energy_eV) / (2 * h)
     assert pred.forces_eV_per_A[1, 2] == pytest.approx(numeric, abs=1e-5)
-    record = run_cell(Cell(f"mace:{tiny_mace_model}", load_task("al-eos")))
+    record = run_cell(Cell(f"mace:{tiny_mace_model};trust=yes", load_task("al-eos")))
     assert record.status == "ok", record.message

@@ -9,6 +9,11 @@ Specs:
 - ``lammps:CMD; CMD; ...``: inline commands; an ``elements A B`` pseudo-command gives the
   element of each atom type when the ``pair_coeff`` line does not end with element symbols
   (MEAM names such as ``AlS``).
+
+Only the commands a potential definition needs pass (``pair_style``, ``pair_coeff``, ``pair_modify``,
+``mass``, ``neighbor``, ``neigh_modify``; see :mod:`~mlip_bench.adapters.lammps_input`), without
+variables, continuations or quotes; EAM files are checked line by line before LAMMPS reads them
+(:mod:`~mlip_bench.adapters.eam_files`).
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ase.data import atomic_numbers, chemical_symbols
+from ase.data import atomic_numbers
 
 from mlip_bench.adapters.base import ALL_PROPERTIES, Adapter, PotentialInfo, package_version
+from mlip_bench.adapters.eam_files import check_eam_file
+from mlip_bench.adapters.lammps_input import check_setup_commands, checked_commands
 from mlip_bench.errors import PotentialError
 
 
@@ -71,6 +78,9 @@ class LammpsSetup:
     elements: tuple[str, ...]
     files: tuple[Path, ...]
 
+    def __post_init__(self) -> None:
+        check_setup_commands(self.commands)  # however the setup was built, LAMMPS gets allowed commands only
+
     def version(self) -> str:
         digest = hashlib.sha256()
         for path in self.files:
@@ -81,24 +91,19 @@ class LammpsSetup:
         return frozenset(c.split()[1] for c in self.commands if c.startswith("pair_style") and len(c.split()) > 1)
 
     def citation(self) -> str:
-        for path in self.files:
-            for line in path.read_text(errors="replace").splitlines()[:5]:
-                if "CITATION:" in line:
-                    return line.split("CITATION:", 1)[1].split("COMMENT:")[0].strip()
-        if self.files:
-            return " ".join(self.files[0].read_text(errors="replace").splitlines()[0].split())
-        return ""
+        from mlip_bench.adapters.citations import file_citation
+
+        return file_citation(self.files)
 
 
-def _resolve_commands(lines: list[str], near: Path | None) -> LammpsSetup:
+def _resolve_commands(lines: list[str], near: Path | None, origin: str, *, unit: str = "line") -> LammpsSetup:
+    """The setup of a command list; every command is checked against the allow-list of
+    :mod:`~mlip_bench.adapters.lammps_input` first. Raises PotentialError naming `origin` and the line."""
     commands: list[str] = []
     files: list[Path] = []
     elements: tuple[str, ...] = ()
-    for raw in lines:
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        words = line.split()
+    for command in checked_commands(lines, origin, unit=unit):
+        words = list(command.words)
         if words[0] == "elements":
             elements = tuple(words[1:])
             continue
@@ -106,22 +111,31 @@ def _resolve_commands(lines: list[str], near: Path | None) -> LammpsSetup:
             for i, word in enumerate(words[3:], start=3):
                 if ("." in word or "/" in word) and not _is_number(word):
                     path = resolve_file(word, near=near)
+                    _check_path_word(path, command.where)
                     files.append(path)
                     words[i] = str(path)
             if not elements:
                 elements = _trailing_symbols(words)
         commands.append(" ".join(words))
     if not any(c.startswith("pair_style") for c in commands):
-        raise PotentialError("LAMMPS commands need a pair_style line")
+        raise PotentialError(f"{origin}: LAMMPS commands need a pair_style line")
     if not elements:
         raise PotentialError(
-            "cannot tell the element of each atom type: end pair_coeff with element symbols "
+            f"{origin}: cannot tell the element of each atom type: end pair_coeff with element symbols "
             "or add an 'elements A B ...' command"
         )
-    unknown = [e for e in elements if e not in atomic_numbers]
+    unknown = [e for e in elements if e not in atomic_numbers or e == "X"]
     if unknown:
-        raise PotentialError(f"'elements' names unknown chemical symbols {unknown}")
+        raise PotentialError(f"{origin}: 'elements' names unknown chemical symbols {unknown}")
     return LammpsSetup(commands=tuple(commands), elements=elements, files=tuple(files))
+
+
+def _check_path_word(path: Path, where: str) -> None:
+    """A resolved file path must stay one plain LAMMPS word (no blank, variable, quote or comment)."""
+    text = str(path)
+    bad = [c for c in (" ", "\t", "$", "&", '"', "'", "#") if c in text]
+    if bad:
+        raise PotentialError(f"{where}: file path {text!r} contains {bad[0]!r}, which LAMMPS would not read as a path")
 
 
 def _is_number(word: str) -> bool:
@@ -194,24 +208,21 @@ class EAMAdapter(_LammpsAdapter):
     example = "eam:Al_mm.eam.fs"
 
     def setup(self, arg: str) -> LammpsSetup:
+        """Commands for an EAM file, checked line by line first (raises PotentialError naming the
+        file and line of a truncated or garbled file or an unknown element)."""
         if not arg:
             raise PotentialError("eam needs a file: eam:FILE (e.g. eam:Al_mm.eam.fs)")
         path = resolve_file(arg)
-        lines = path.read_text(errors="replace").splitlines()
+        _check_path_word(path, f"eam:{arg}")
         if path.name.endswith(".eam") or path.suffix == ".funcfl":
-            try:
-                symbol = chemical_symbols[int(lines[1].split()[0])]
-            except (IndexError, ValueError) as exc:
-                raise PotentialError(f"{path}: line 2 of a funcfl file must start with Z") from exc
+            header = check_eam_file(path, "funcfl")
             commands = ["pair_style eam", f"pair_coeff 1 1 {path}"]
-            return LammpsSetup(commands=tuple(commands), elements=(symbol,), files=(path,))
-        style = "eam/fs" if path.name.endswith(".fs") else "eam/alloy"
-        try:
-            symbols = tuple(lines[3].split()[1:])
-        except IndexError as exc:
-            raise PotentialError(f"{path}: line 4 of a setfl file must list the elements") from exc
-        commands = [f"pair_style {style}", f"pair_coeff * * {path} {' '.join(symbols)}"]
-        return LammpsSetup(commands=tuple(commands), elements=symbols, files=(path,))
+            return LammpsSetup(commands=tuple(commands), elements=header.elements, files=(path,))
+        fs = path.name.endswith(".fs")
+        header = check_eam_file(path, "fs" if fs else "setfl")
+        style = "eam/fs" if fs else "eam/alloy"
+        commands = [f"pair_style {style}", f"pair_coeff * * {path} {' '.join(header.elements)}"]
+        return LammpsSetup(commands=tuple(commands), elements=header.elements, files=(path,))
 
     def label(self, arg: str, setup: LammpsSetup) -> str:
         return f"EAM {Path(arg).name}"
@@ -223,12 +234,13 @@ class LammpsAdapter(_LammpsAdapter):
     example = "lammps:Li_Zuo_JPCA2020.snap"
 
     def setup(self, arg: str) -> LammpsSetup:
-        if ";" in arg or arg.strip().startswith("pair_style"):
-            return _resolve_commands(arg.split(";"), near=None)
+        if ";" in arg or "\n" in arg or arg.strip().startswith("pair_style"):
+            commands = arg.replace("\r", "\n").replace("\n", ";").split(";")
+            return _resolve_commands(commands, near=None, origin=f"lammps: inline spec {arg[:200]!r}", unit="command")
         if not arg:
             raise PotentialError("lammps needs a command file or inline commands: lammps:FILE")
         path = resolve_file(arg)
-        setup = _resolve_commands(path.read_text(errors="replace").splitlines(), near=path.parent)
+        setup = _resolve_commands(path.read_text(errors="replace").splitlines(), near=path.parent, origin=str(path))
         return LammpsSetup(setup.commands, setup.elements, (path, *setup.files))
 
     def label(self, arg: str, setup: LammpsSetup) -> str:

@@ -71,17 +71,73 @@ class SevenNetAdapter(Adapter):
         return SevenNetCalculator(model=arg or "7net-0", device="cpu")
 
 
+def parse_mace_spec(arg: str) -> tuple[Path, bool]:
+    """(model file, trusted) from ``FILE`` or ``FILE;trust=yes``; raises PotentialError on an unknown
+    option or a missing file."""
+    path_text, *options = [part.strip() for part in arg.split(";")]
+    trusted = False
+    for option in options:
+        key, _, value = (part.strip() for part in option.partition("="))
+        if key != "trust" or value not in ("yes", "no"):
+            raise PotentialError(f"mace:{arg}: unknown option {option!r} (known: trust=yes, trust=no)")
+        trusted = value == "yes"
+    path = Path(path_text).expanduser()
+    if not path_text or not path.is_file():
+        raise PotentialError(f"mace needs a local model file: mace:MODEL_FILE ({path_text!r} not found)")
+    return path, trusted
+
+
+def load_mace_model(path: Path, *, trusted: bool) -> Any:
+    """A MACE model from `path`, loaded weights-only (no code runs) unless `trusted`.
+
+    A MACE ``.model`` file is a whole pickled torch module, which torch can only rebuild by
+    unpickling, i.e. by running whatever the file says: such a file is refused (PotentialError)
+    unless the spec says ``;trust=yes``. The allowance for ``slice`` that e3nn's constants need
+    (torch >= 2.6 loads weights-only by default) is given for this call only, not process-wide.
+    """
+    import pickle
+
+    import torch
+
+    with _allow_slice(torch):
+        from mace.calculators import MACECalculator  # noqa: F401  (imports e3nn, which torch.loads its constants)
+
+        try:
+            model = torch.load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            if not trusted:
+                raise PotentialError(
+                    f"{path}: this MACE file is a pickled Python object, and loading it runs any code it holds; "
+                    f"only weights-only files load by default. If you trust the file, say so: mace:{path};trust=yes "
+                    f"(torch: {str(exc).splitlines()[0][:200]})"
+                ) from None
+            model = torch.load(str(path), map_location="cpu", weights_only=False)
+    if not isinstance(model, torch.nn.Module):
+        raise PotentialError(f"{path}: holds a {type(model).__name__}, not a MACE model (a torch module)")
+    return model
+
+
+def _allow_slice(torch: Any) -> Any:
+    """The context in which torch's weights-only unpickler accepts ``slice`` (a no-op before torch 2.5,
+    whose default is not weights-only)."""
+    import contextlib
+
+    scoped = getattr(torch.serialization, "safe_globals", None)
+    return scoped([slice]) if scoped is not None else contextlib.nullcontext()
+
+
 class MACEAdapter(Adapter):
     name = "mace"
-    summary = "a local MACE model file (mace:MODEL_FILE); mace_mp() downloads, so it is never a default"
-    example = "mace:my_model.model"
+    summary = (
+        "a local MACE model file (mace:MODEL_FILE); a pickled .model file runs code when loaded: "
+        "mace:MODEL_FILE;trust=yes if you trust it. mace_mp() downloads, so it is never a default"
+    )
+    example = "mace:my_model.model;trust=yes"
     requires = ("mace", "torch")
     extra = "mace"
 
     def describe(self, arg: str) -> PotentialInfo:
-        path = Path(arg).expanduser()
-        if not arg or not path.is_file():
-            raise PotentialError(f"mace needs a local model file: mace:MODEL_FILE ({arg!r} not found)")
+        path, trusted = parse_mace_spec(arg)
         return PotentialInfo(
             spec=f"mace:{arg}",
             name=f"MACE {path.name}",
@@ -90,17 +146,12 @@ class MACEAdapter(Adapter):
             elements=None,
             citation="I. Batatia et al., NeurIPS 35 (2022) 11423",
             license="MIT (mace-torch); model per its authors",
+            options={"trust": "yes" if trusted else "no"},
         )
 
     def make_calculator(self, arg: str) -> Any:
-        import torch
-
-        # e3nn 0.4.4 (which mace-torch pins) torch.loads a constants file holding `slice` objects;
-        # torch >= 2.6 loads weights-only by default and refuses them. `slice` is harmless to allow.
-        torch.serialization.add_safe_globals([slice])
+        path, trusted = parse_mace_spec(arg)
+        model = load_mace_model(path, trusted=trusted)
         from mace.calculators import MACECalculator
 
-        # a .model file is a whole pickled module; torch >= 2.6 refuses those unless told to (and
-        # mace-torch 0.3.16's own loader does not), so load it here: the user chose this local file
-        model = torch.load(str(Path(arg).expanduser()), map_location="cpu", weights_only=False)
         return MACECalculator(models=model, device="cpu", default_dtype="float64")

@@ -25,6 +25,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.data import atomic_numbers
 
 from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version, package_version
+from mlip_bench.adapters.mtp_file import check_mtp_file
 from mlip_bench.errors import PotentialError
 from mlip_bench.paths import resolve_input_file
 
@@ -44,9 +45,10 @@ def parse_spec(arg: str) -> tuple[Path, tuple[str, ...] | None]:
         if key.strip() != "species" or not value:
             raise PotentialError(f"mtp:{arg}: unknown option {option!r} (known: species=A,B,...)")
         species = tuple(s.strip() for s in value.split(",") if s.strip())
-        unknown = [s for s in species if s not in atomic_numbers]
+        unknown = [s for s in species if s not in atomic_numbers or s == "X"]
         if unknown or len(set(species)) != len(species):
-            raise PotentialError(f"mtp:{arg}: species must be distinct element symbols, got {value!r}")
+            what = f"unknown element symbol(s) {unknown}" if unknown else "a repeated symbol"
+            raise PotentialError(f"mtp:{arg}: species must be distinct element symbols, got {value!r} ({what})")
     path = resolve_input_file(path_text)
     if not path.is_file():
         raise PotentialError(f"mtp:{arg}: MTP file {path} not found (relative paths are tried under the data root)")
@@ -54,11 +56,18 @@ def parse_spec(arg: str) -> tuple[Path, tuple[str, ...] | None]:
 
 
 def _species_count(path: Path) -> int:
-    for line in path.read_text(errors="replace").splitlines()[:20]:
-        key, _, value = line.partition("=")
-        if key.strip() == "species_count":
-            return int(value)
-    raise PotentialError(f"{path}: no species_count line: not an MLIP-2 .mtp file")
+    return check_mtp_file(path)  # the whole file is checked, so motep never parses a damaged one
+
+
+def read_mtp_file(path: Path) -> Any:
+    """motep's MTPData for a checked file; a parser failure is a PotentialError naming the file."""
+    check_mtp_file(path)
+    from motep.io.mlip.mtp import read_mtp
+
+    try:
+        return read_mtp(path)
+    except (ValueError, KeyError, TypeError, IndexError, StopIteration) as exc:
+        raise PotentialError(f"{path}: motep cannot parse this MTP file: {type(exc).__name__}: {exc}") from exc
 
 
 def resolve_species(path: Path, species: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -90,9 +99,8 @@ class MTPCalculator(Calculator):  # type: ignore[misc]
     def __init__(self, path: Path, species: Sequence[str], *, engine: str = "cext") -> None:
         super().__init__()
         from motep.calculator import make_calculator
-        from motep.io.mlip.mtp import read_mtp
 
-        self.mtp_data = read_mtp(path)
+        self.mtp_data = read_mtp_file(path)
         self.mtp_data.species = [atomic_numbers[s] for s in species]
         self.inner = make_calculator(self.mtp_data, engine=engine)
         self._n_atoms = -1
@@ -166,9 +174,8 @@ def extrapolation_grades(
     """
     from motep.grade.grader import Grader
     from motep.grade.setting import GradeMode
-    from motep.io.mlip.mtp import read_mtp
 
-    data = read_mtp(Path(mtp_file))
+    data = read_mtp_file(Path(mtp_file))
     data.species = [atomic_numbers[s] for s in species]
     data.optimized = ["moment_coeffs"]  # the linear grade of MLIP-2; radial parameters would need train mode
     mode = GradeMode.NEIGHBORHOOD if per_atom else GradeMode.CONFIGURATION

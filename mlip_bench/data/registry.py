@@ -5,6 +5,7 @@ process (see :func:`load_dataset`)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -84,12 +85,23 @@ def registered_datasets(registry_file: Path | None = None) -> dict[str, DatasetE
         if sorted(order) != list(IDENTITY_ORDER):
             raise DataError(f"{registry_file}: dataset {name!r}: field 'stress_order' must permute 0..5")
         text: dict[str, Any] = {k: str(v) for k, v in fields.items()}
+        _check_confined(registry_file, name, text["path"])
         entries[name] = DatasetEntry(id=name, stress_order=order, **text)
     for entry in entries.values():
         unknown = [m for m in entry.members if m not in entries or entries[m].members]
         if unknown:
             raise DataError(f"{registry_file}: dataset {entry.id!r}: field 'members': {unknown} are not file datasets")
     return entries
+
+
+def _check_confined(registry_file: Path, name: str, path: str) -> None:
+    """A registry path names a file under the data root: relative, without '..' (raises DataError)."""
+    parts = Path(path).parts
+    if not path.strip() or Path(path).is_absolute() or path.startswith("~") or ".." in parts:
+        raise DataError(
+            f"{registry_file}: dataset {name!r}: field 'path' must be relative to the data root "
+            f"without '..' components, got {path!r}"
+        )
 
 
 def _composite(registry_file: Path, name: str, fields: dict[str, object]) -> DatasetEntry:
@@ -118,6 +130,8 @@ def dataset_path(entry: DatasetEntry, data_root: str | Path | None = None) -> Pa
             f"holding {entry.path} (the mlip-bench shared data: {entry.source})."
         )
     path = root / entry.path
+    if not os.path.normpath(path).startswith(os.path.join(os.path.normpath(root), "")):
+        raise DataError(f"dataset {entry.id!r}: field 'path' {entry.path!r} leads outside the data root {root}")
     if not path.is_file():
         raise DatasetNotFoundError(
             f"dataset {entry.id!r}: {path} not found under data root {root}. Get it from "

@@ -17,6 +17,7 @@ band-path q points.
 from __future__ import annotations
 
 import copy
+import io
 import itertools
 import math
 import warnings
@@ -288,12 +289,16 @@ def compare_phonons(
 
 
 def load_force_sets(path: str | Path) -> Phonopy:
-    """A phonopy yaml with displacements and forces (``phonopy_params.yaml``, e.g. from DFT);
-    raises DataError when it is unreadable or carries no forces."""
+    """A phonopy yaml with displacements and forces (``phonopy_params.yaml``, e.g. from DFT), read with
+    a safe YAML loader first (:mod:`~mlip_bench.properties.phonopy_input`); raises DataError when it
+    is unreadable, uses a ``!!python`` or other non-standard tag, or carries no forces."""
+    from mlip_bench.properties.phonopy_input import safe_force_sets_bytes
+
+    raw = safe_force_sets_bytes(Path(path))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            phonon = phonopy_load(str(path), produce_fc=False, log_level=0)
+            phonon = phonopy_load(io.BytesIO(raw), produce_fc=False, log_level=0)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise DataError(f"{path}: cannot read phonopy force sets: {exc}") from exc
     if phonon.dataset is None or phonon.forces is None:
