@@ -1,11 +1,15 @@
 """Sessions: `nox` runs the tests; `nox -s demo` runs the default leaderboard (the README's main
-job); `lint`, `bench`, `science` and one `models-*` session per optional model family.
+job); `browser` opens the generated reports in headless Chromium; `lint`, `bench`, `science` and
+one `models-*` session per optional model family.
 
 torch is pinned to 2.13.0 (the CPU build this project is tested with); chgnet and sevenn/mace
 get separate sessions because sevenn needs e3nn >= 0.5, which mace-torch does not accept.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
 
 import nox
 
@@ -21,7 +25,23 @@ ENV = {"OMP_NUM_THREADS": "1", "TORCHANI_NO_WARN_EXTENSIONS": "1"}
 def tests(session: nox.Session) -> None:
     """Core tests: every built-in adapter except the torch model families, all tasks, CLI."""
     session.install("-e", CORE)
-    session.run("pytest", "-m", "not slow and not models", *session.posargs, env=ENV)
+    session.run("pytest", "-m", "not slow and not models and not browser", *session.posargs, env=ENV)
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Every leaderboard page built from a small real result store, opened in headless Chromium:
+    no console error, no network request, sorting works, plots render, usable at 1280x800;
+    screenshots in browser-screenshots/. Installs Debian's chromium and chromium-driver when missing
+    (needs apt-get and root, as in CI); skipped with a message where that is impossible."""
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        if shutil.which("apt-get") is None or os.geteuid() != 0:
+            session.skip("chromium and chromium-driver are missing and apt-get as root is not available")
+        session.run("apt-get", "update", external=True)
+        session.run("apt-get", "install", "-y", "chromium", "chromium-driver", external=True)
+    session.install("-e", ".[classical,test,browser]")
+    env = ENV | {"MLIP_BENCH_REQUIRE_BROWSER": "1"}
+    session.run("pytest", "tests/test_browser.py", "-m", "browser", *session.posargs, env=env)
 
 
 def _models(session: nox.Session, extra: str, marker: str) -> None:
@@ -56,7 +76,11 @@ def models_ani(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job: the default leaderboard into reports/default/ (CHGNet and SevenNet included)."""
+    """The main job: the default leaderboard into reports/default/ (CHGNet and SevenNet included).
+
+    Writes only git-ignored paths (results/, reports/default/): the working tree stays clean; the
+    committed Markdown snapshots (reports/snapshots/) are regenerated deliberately, never here.
+    `nox -s demo -- --potentials emt,eam:Al_mm.eam.fs` runs a subset."""
     session.install(TORCH)
     session.install("-e", ".[classical,chgnet,sevenn]", TORCH)
     session.run("mlip-bench", "leaderboard", "default", *session.posargs, env=ENV)
@@ -72,9 +96,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """pytest-benchmark timings (throughput of adapters and the runner); prints ratios."""
+    """pytest-benchmark timings (throughput of adapters, loading, the engine's executors incl. Dask); prints ratios."""
     session.install(TORCH)
-    session.install("-e", ".[classical,test,ani]", TORCH)
+    session.install("-e", ".[classical,test,ani,dask]", TORCH)
     session.run("pytest", "tests/benchmarks", "--benchmark-enable", "--benchmark-only", "-s", *session.posargs, env=ENV)
 
 

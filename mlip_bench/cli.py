@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
-
 from mlip_bench.errors import MlipBenchError
+from mlip_bench.reports.text_layout import fit_columns
 
 #: torch and LAMMPS slow down badly when threads oversubscribe small machines
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -24,37 +23,59 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "potentials":
-        from mlip_bench.adapters.registry import adapters
-
-        rows = [[a.name, a.example or a.name, a.missing() or "available", a.summary] for a in adapters().values()]
-        print(tabulate(rows, headers=["family", "example spec", "status", "what"], tablefmt="simple"))
+        _list_potentials()
     elif args.what == "tasks":
         from mlip_bench.engine.spec import all_tasks
 
         rows = [
             [t.id, t.kind, t.dataset or ", ".join(s.id for s in t.structures), t.title] for t in all_tasks().values()
         ]
-        print(tabulate(rows, headers=["task", "kind", "data", "title"], tablefmt="simple"))
+        print(fit_columns(["task", "kind", "data", "title"], rows))
     elif args.what == "datasets":
-        from mlip_bench.data.registry import dataset_path, registered_datasets
-
-        rows = []
-        for entry in registered_datasets().values():
-            if entry.members:
-                rows.append([entry.id, "= " + " + ".join(entry.members), entry.description])
-                continue
-            try:
-                status = f"found: {dataset_path(entry, args.data_root)}"
-            except MlipBenchError:
-                status = f"missing (needs {entry.path} under --data-root)"
-            rows.append([entry.id, status, entry.description])
-        print(tabulate(rows, headers=["dataset", "status", "what"], tablefmt="simple"))
+        _list_datasets(args.data_root)
     else:
         from mlip_bench.paths import tasks_dir
 
         for path in sorted((tasks_dir() / "leaderboards").glob("*.yaml")):
             print(path.stem)
     return 0
+
+
+def _list_potentials() -> None:
+    """Families with an example spec; why a missing one is missing and the command that installs
+    it follow the table, one line each, so that the command stays whole."""
+    from mlip_bench.adapters.registry import adapters
+    from mlip_bench.reports.text_layout import wrap_line
+
+    found = list(adapters().values())
+    missing = {a.name: reason for a in found if (reason := a.missing())}
+    rows = [
+        [a.name, a.example or a.name, "not installed" if a.name in missing else "available", a.summary] for a in found
+    ]
+    print(fit_columns(["family", "example spec", "status", "what"], rows))
+    if missing:
+        print("\n" + "\n".join(wrap_line(f"{name}: {reason}", prefix="- ") for name, reason in missing.items()))
+
+
+def _list_datasets(data_root: str | None) -> None:
+    """Registered datasets, each file under the data root (printed first) and whether it is there."""
+    from mlip_bench.data.registry import dataset_path, registered_datasets
+    from mlip_bench.paths import resolve_data_root
+
+    rows = []
+    for entry in registered_datasets().values():
+        if entry.members:
+            rows.append([entry.id, "= " + " + ".join(entry.members), "", entry.description])
+            continue
+        try:
+            status = "found" if dataset_path(entry, data_root) else "missing"
+        except MlipBenchError:
+            status = "missing"
+        rows.append([entry.id, entry.path, status, entry.description])
+    print(f"data root: {resolve_data_root(data_root) or 'none found (--data-root DIR or $MLIP_BENCH_DATA)'}\n")
+    print(fit_columns(["dataset", "file (under the data root)", "status", "what"], rows))
+    if any(row[2] == "missing" for row in rows):
+        print("\nmissing: put the files under the data root (--data-root DIR, $MLIP_BENCH_DATA or ../shared/data)")
 
 
 def _executor(args: argparse.Namespace) -> Any:
@@ -79,6 +100,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     task = load_task(args.task)
     if args.dataset:
+        from mlip_bench.engine.kinds import get_kind
+        from mlip_bench.errors import TaskSpecError
+
+        if not get_kind(task.kind).needs_dataset:  # never silently ignored: the user expects it scored
+            raise TaskSpecError(
+                f"--dataset {args.dataset}: task {task.id} (kind {task.kind}) takes no dataset; "
+                "--dataset applies to dataset tasks (mlip-bench list tasks shows each task's dataset)"
+            )
         task = task.with_dataset(str(args.dataset))
     cell = Cell(potential=args.potential, task=task, data_root=args.data_root)
     # model packages print banners to stdout: keep stdout for the result alone
@@ -107,9 +136,11 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from mlip_bench.engine.spec import load_task
     from mlip_bench.engine.store import ResultStore
     from mlip_bench.reports.leaderboard import load_leaderboard
-    from mlip_bench.reports.publish import publish, render_text
+    from mlip_bench.reports.leaderboard_spec import select_potentials
 
     spec = load_leaderboard(args.name)
+    if args.potentials:
+        spec = select_potentials(spec, args.potentials)
     tasks = [load_task(t) for t in spec.tasks]
     cells = [Cell(p.spec, t, args.data_root) for t in tasks for p in spec.potentials]
     with contextlib.redirect_stdout(sys.stderr), _executor(args) as executor:
@@ -122,24 +153,31 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
             options=_options(args),
         )
     out = Path(args.out or Path("reports") / spec.id)
-    tables = publish(records, out, spec)
-    print(render_text(tables))
+    _publish(records, out, spec, args)
     print(f"report: {out / 'index.html'} (also leaderboard.md, leaderboard.json)", file=sys.stderr)
     return 0
+
+
+def _publish(records: Sequence[Any], out: Path, spec: Any, args: argparse.Namespace) -> None:
+    """Write the report folder and print its tables, with the command that computes missing cells."""
+    from mlip_bench.reports.publish import publish, render_text, rerun_command
+
+    tables = publish(records, out, spec, results=args.results, data_root=args.data_root)
+    print(render_text(tables, rerun=rerun_command(tables, spec, results=args.results, data_root=args.data_root)))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from mlip_bench.engine.store import ResultStore
     from mlip_bench.reports.leaderboard import load_leaderboard
-    from mlip_bench.reports.publish import publish, render_text
 
     spec = load_leaderboard(args.leaderboard) if args.leaderboard else None
     records = ResultStore(args.results).records()
     if not records:
-        print(f"no results in {args.results}", file=sys.stderr)
+        hint = f" (compute them: mlip-bench leaderboard {spec.id} --results {args.results})" if spec else ""
+        print(f"no results in {args.results}{hint}", file=sys.stderr)
         return 1
     out = Path(args.out or Path("reports") / (spec.id if spec else "results"))
-    print(render_text(publish(records, out, spec)))
+    _publish(records, out, spec, args)
     print(f"report: {out / 'index.html'}", file=sys.stderr)
     return 0
 
@@ -194,6 +232,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", parents=[common, work], help="run a leaderboard and publish its report")
     p.add_argument("name", nargs="?", default="default", help="leaderboard name or YAML file (default: default)")
     p.add_argument("--out", help="report folder (default reports/<name>)")
+    p.add_argument(
+        "--potentials",
+        action="append",
+        metavar="SPEC_OR_LABEL,...",
+        help="run and report only these of the leaderboard's potentials (specs or labels, comma-separated)",
+    )
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.set_defaults(func=_cmd_leaderboard)
 
@@ -222,6 +266,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlipBenchError as exc:
         print(f"mlip-bench: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away (``mlip-bench run --json | head -1``): end quietly, as a
+    shell tool killed by SIGPIPE does (status 141), without a traceback at interpreter exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python's final flush of stdout would raise again
+    return 128 + 13
 
 
 if __name__ == "__main__":

@@ -44,6 +44,10 @@ class UnknownKindError(TaskSpecError):
     """No registered task kind has this name (the message lists the known ones)."""
 
 
+class UnknownChoiceError(MlipBenchError):
+    """A command-line selection (``--potentials``) names nothing known; the message lists the choices."""
+
+
 class KindError(MlipBenchError):
     """A task kind (built-in or plugin) is invalid: not a TaskKind, a bad parameter declaration, or
     a name another kind already has (both owners named)."""

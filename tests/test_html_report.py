@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -52,7 +54,8 @@ def _record(
         dataset=dataset,
         status=status,
         message=message,
-        metrics=metrics,
+        # as the runner records them: a metric rests on the items scored (n = 0 is never marked best)
+        metrics=tuple(dataclasses.replace(m, n=m.n or len(items)) for m in metrics),
         groups=groups,
         items=items,
         counts=Counts(ok=len(items)),
@@ -184,7 +187,7 @@ def test_tables_show_best_targets_status_and_provenance(page: str) -> None:
     for task in ("rmse-cu", "al-elastic", "al-eos"):
         assert f"<code>{task}</code>" in page
     assert "★ 1.000" in page and "★ 112.0" in page and "★ 4.100" in page  # lower / target / target
-    assert "target 114 [GPa]" in page and "Simmons &amp; Wang (1971) &lt;exp&gt;" in page
+    assert "<small>◎ 114</small>" in page and "Simmons &amp; Wang (1971) &lt;exp&gt;" in page
     assert "missing data</b>: dataset cu-test not found: run `mlip-bench data fetch cu-test`" in page
     assert "<pre>traceback &lt;script&gt;" in page
     for text in ("abc123", "Zuo 2020", "cite good", "OMP_NUM_THREADS", "numpy 2.0", "Literature references"):
@@ -194,15 +197,19 @@ def test_tables_show_best_targets_status_and_provenance(page: str) -> None:
 def test_figures_per_kind() -> None:
     elastic, eos, rmse = build_tables(_rmse_records() + _crystal_records())  # sorted by task id
     energy, forces, groups = html_report._figures(rmse)
-    assert [t.name for t in energy.data] == ["BAD", "BAD (raw)", "GOOD", "GOOD (raw)", "y = x"]
-    assert energy.data[1].visible == "legendonly"
+    assert [t.name for t in energy.data] == ["BAD", "GOOD", "y = x", "BAD", "GOOD", "y = x"]  # aligned, then raw
+    assert [t.visible for t in energy.data] == [True] * 3 + [False] * 3
+    raw = energy.layout.updatemenus[0].buttons[1]
+    assert raw.label == "raw energies" and list(raw.args[0]["visible"]) == [False] * 3 + [True] * 3
+    assert list(energy.data[3].y) == pytest.approx([-3.6, -3.59])  # raw predictions
+    assert list(energy.data[0].y) == pytest.approx([-3.695, -3.685])  # reference + aligned error
     assert all(len(t.x) == MAX_PARITY_POINTS for t in forces.data[:2])  # 6000 components subsampled
     assert forces.data[-1].name == "y = x"
     assert list(groups.data[0].x) == ["bulk", "&lt;script&gt;alert(1)&lt;/script&gt;"]
     (curves,) = html_report._figures(eos)
     assert len(curves.data) == 2 and min(curves.data[0].y) == pytest.approx(0.0, abs=1e-9)
     (bars,) = html_report._figures(elastic)
-    assert [t.name for t in bars.data] == ["EAM", "EMT", "target"]
+    assert [t.name for t in bars.data] == ["EAM", "EMT", "cited value"]
     assert [v for v in bars.data[-1].y if v is not None] == [114.0, 114.0, 61.9, 61.9, 31.6, 31.6]
 
 
@@ -280,10 +287,13 @@ def _curve_records(kind: str) -> list[ResultRecord]:
 def test_declared_curves_one_figure_each(curve_kind: str) -> None:
     (table,) = build_tables(_curve_records(curve_kind))
     cold, moduli, extra = html_report._figures(table)  # declared order, then undeclared; absent ones skipped
-    assert cold.layout.title.text == "cold" and cold.layout.xaxis.title.text == "volume (Å³/atom)"
+    assert cold.layout.title.text == "Cold" and cold.layout.xaxis.title.text == "volume (Å³/atom)"
     assert cold.layout.yaxis.title.text == "&lt;100&gt; energy (meV/atom)"
     names = [t.name for t in cold.data]
-    assert names == ["EAM (fcc)", f"EAM ({EVIL_ESC})", "EMT (fcc)", f"EMT ({EVIL_ESC})", "reference"]
+    assert names == ["EAM", "EAM", "EMT", "EMT", "reference"]  # one legend entry per potential
+    assert [t.showlegend for t in cold.data[:4]] == [True, False, True, False]
+    assert f"EAM ({EVIL_ESC})" in cold.data[1].hovertemplate  # the item in the hover and beside its curve
+    assert sorted(a.text for a in cold.layout.annotations) == sorted(["fcc", EVIL_ESC])
     assert cold.data[0].line.color == cold.data[1].line.color != cold.data[2].line.color  # colour per potential
     assert cold.data[-1].line.dash == "dash" and cold.data[-1].line.color == "black"
     assert list(cold.data[2].y) == [8.0, 2.0, 0.0, 2.0]
@@ -292,7 +302,7 @@ def test_declared_curves_one_figure_each(curve_kind: str) -> None:
     assert list(moduli.data[1].x) == [0.0, 3.0, 6.0] and list(moduli.data[1].y) == [76.0, 70.0, 64.0]
     assert list(moduli.data[1].text) == ["Al-0Mg", "Al-3Mg", "Al-6Mg"]
     assert list(moduli.data[2].y) == [77.0, 74.0, 71.0]
-    assert extra.layout.title.text == "extra" and [t.name for t in extra.data] == ["EAM", "EMT"]
+    assert extra.layout.title.text == "Extra" and [t.name for t in extra.data] == ["EAM", "EMT"]
 
 
 def _group(name: str, metrics: dict[str, float], **kwargs: Any) -> GroupMetrics:
@@ -390,8 +400,9 @@ def test_ranking_lec_and_ground_phase_figures() -> None:
     assert list(box.data[1].y) == [2.0] * 6  # pooled over phases: 0 + 1 + 2 + 3 pairs
     (lec,) = html_report._figures(tables["li-al-lec"])
     assert list(lec.data[1].y) == [0.0, 2.0, 4.0, 6.0]
-    html_report._figure_html(lec, 1)
-    assert lec.layout.legend.x == 1.02 and lec.layout.legend.orientation == "v"  # kept beside the phase names
+    html_report._figure_html(lec, 1, {})
+    assert lec.layout.legend.orientation == "h" and lec.layout.legend.yref == "container"  # below, room of its own
+    assert lec.layout.margin.b > 60 + 20  # room for the phase names on their side and the legend
     assert lec.data[0].text[3] == f"reference LEC {EVIL_ESC}/1, predicted {EVIL_ESC}/3"
     (gp,) = html_report._figures(tables["li-al-ground-phase"])
     assert list(gp.data[0].x) == ["MTP-A", "MTP-B"] and list(gp.data[0].y) == ["LiAl", "LiAl3"]
@@ -413,7 +424,7 @@ def test_convex_hull_and_transition_figures() -> None:
     assert [t.name for t in transition.data] == ["reference", "MTP-A", "MTP-B"]
     ref, _, b = transition.data
     assert list(ref.x) == [50.0, 62.5, 75.0] and list(ref.y) == pytest.approx([0.0, 2.5, 5.0])  # crosses at 50 %
-    assert list(b.y) == pytest.approx([-11.0, -8.5, -6.0]) and b.line.dash == "dash"
+    assert list(b.y) == pytest.approx([-11.0, -8.5, -6.0]) and ref.line.dash == "dash" and ref.line.color == "black"
     assert transition.layout.shapes[0].y0 == 0.0  # the zero line
 
 
@@ -440,10 +451,156 @@ def test_alloy_and_curve_page_is_escaped(tmp_path: Path, curve_kind: str) -> Non
 
 
 def test_notes_carry_the_row_label_of_their_potential() -> None:
-    """The same note from two potentials stays two notes, each under the potential it belongs to."""
+    """A note two potentials share is printed once, naming both; a note under its potential's own name
+    keeps that name once."""
     records = [
         _record("t", "rmse", "good", notes=("worst phases: a 1.0", "GOOD: relaxation stopped")),
         _record("t", "rmse", "bad", notes=("worst phases: a 1.0",)),
     ]
     (table,) = build_tables(records)
-    assert sorted(table.notes) == ["BAD: worst phases: a 1.0", "GOOD: relaxation stopped", "GOOD: worst phases: a 1.0"]
+    assert sorted(table.notes) == ["BAD and GOOD: worst phases: a 1.0", "GOOD: relaxation stopped"]
+
+
+# --- sorting, legends, colours, axis ranges, counts, bands, references, the summary ---
+
+
+def test_tables_are_sortable_by_numeric_values(page: str) -> None:
+    """Every table of a task carries the numbers behind its texts, so "1/1" and "—" sort by value."""
+    assert page.count("<table class=sortable>") == 3 and page.count("function sortBy(th)") == 1
+    assert "data-v='1.0' title='best in this column'>★ 1.000</td>" in page  # the star is not part of the number
+    assert "<td class=num data-v='1.0'>2/2</td>" in page  # structures scored: a fraction
+    assert re.search(r"<td class='status' colspan=1>", page)  # a failed row spans its metrics: no value to sort
+    assert "<th title='structures scored / in the task' data-first=desc>scored</th>" in page  # most first
+    assert "data-first=asc>E RMSE [meV/atom]" in page  # lower is better: ascending first
+
+
+def test_page_has_a_legend_for_stars_colours_and_sorting(page: str) -> None:
+    legend = page.split("<div class=legend>")[1].split("</div>")[0]
+    for text in ("★", "↓ lowest", "↑ highest", "◎ closest to the cited value", "diagnostics", "sort", "colour"):
+        assert text in legend, text
+
+
+def _many_rmse_records(n: int) -> list[ResultRecord]:
+    rng = np.random.default_rng(2)
+    out = []
+    for k in range(n):
+        items = tuple(
+            ItemRecord(
+                f"s{i}",
+                "ok",
+                n_atoms=10,
+                values={
+                    "e_ref_eV_per_atom": -3.0 - 0.01 * i,
+                    "e_pred_eV_per_atom": -3.0,
+                    "e_err_aligned_meV_per_atom": 1.0,
+                },
+                arrays={"forces_ref_eV_per_A": rng.normal(size=6).tolist(), "forces_pred_eV_per_A": [0.0] * 6},
+            )
+            for i in range(3)
+        )
+        metric = MetricValue("energy_aligned_rmse_meV_per_atom", 1.0 + k, "meV/atom", "lower", label="E RMSE", n=3)
+        groups = (GroupMetrics("bulk", 3, (metric,)),)
+        out.append(
+            _record("rmse-x", "rmse", f"potential-number-{k:02d}", metrics=(metric,), items=items, groups=groups)
+        )
+    return out
+
+
+def test_one_colour_per_potential_in_every_figure() -> None:
+    (table,) = build_tables(_many_rmse_records(3))
+    colors = {"POTENTIAL-NUMBER-00": "#111111", "POTENTIAL-NUMBER-01": "#222222", "POTENTIAL-NUMBER-02": "#333333"}
+    energy, forces, groups = html_report._figures(table, colors)
+    for fig in (energy, forces):
+        for trace in fig.data:
+            if trace.name != "y = x":
+                assert trace.marker.color == colors[trace.name], (fig.layout.title.text, trace.name)
+    assert [t.marker.color for t in groups.data] == list(colors.values())
+    # without a page mapping: the table's rows in order, each its own colour, reference lines untouched
+    default = html_report._figures(table)[0]
+    assert len({t.marker.color for t in default.data[:3]}) == 3 and default.data[2 + 1 - 1].line.color != "black"
+
+
+def test_twenty_potentials_do_not_squeeze_the_parity_plot() -> None:
+    (table,) = build_tables(_many_rmse_records(20))
+    colors = html_report.potential_colors([r.label for r in table.rows])
+    assert len(set(list(colors.values())[:19])) == 19  # distinct colours (the 20th differs by its marker)
+    few = html_report._figures(build_tables(_many_rmse_records(2))[0])[1]
+    many = html_report._figures(table, colors)[1]
+    for fig in (few, many):
+        html_report._figure_html(fig, 1, colors)
+    plot_height = [f.layout.height - f.layout.margin.t - f.layout.margin.b for f in (few, many)]
+    assert plot_height[0] == plot_height[1] > 300  # the plot keeps its size; the legend gets room of its own
+    assert many.layout.margin.b >= 60 + 20 * 10 and many.layout.legend.yref == "container"
+    symbols = {t.marker.symbol for t in many.data if t.name != "y = x"}
+    assert len(symbols) == 2  # the 20th potential reuses a colour with another marker
+
+
+def test_flat_curves_are_not_drawn_as_landscapes() -> None:
+    from mlip_bench.reports.figures_style import readable_range
+
+    flat = go_figure([150.0, 150.00001, 150.00002], "fault energy γ (mJ/m²)")
+    lo, hi = readable_range(flat).layout.yaxis.range
+    assert hi - lo >= 1.0 and lo < 150.0 < 150.00002 < hi  # 1e-5 mJ/m² of noise shows as a flat line
+    zero = readable_range(go_figure([0.0, 1e-7, -1e-7], "energy (meV/atom)")).layout.yaxis.range
+    assert zero[1] - zero[0] >= 0.1
+    shaped = readable_range(go_figure([0.0, 40.0, 10.0], "energy (meV/atom)"))
+    assert shaped.layout.yaxis.range is None  # real structure keeps plotly's own range
+
+
+def go_figure(y: list[float], title: str) -> Any:
+    import plotly.graph_objects as go
+
+    return go.Figure(go.Scatter(x=list(range(len(y))), y=y)).update_layout(yaxis_title=title)
+
+
+def test_counts_are_printed_as_integers() -> None:
+    from mlip_bench.reports.leaderboard import format_value
+
+    assert [format_value(24.0, u) for u in ("phases", "compositions", "structures", "atoms", "of 8")] == ["24"] * 5
+    assert format_value(24.5, "phases") == "24.50" and format_value(24.0, "GPa") == "24.00"
+
+
+def _band_record(spec: str, scale: float, *, reference: bool) -> ResultRecord:
+    # path G-X | U-X with one branch: segments [0, 1] and [1, 1.5] of this potential's own crystal
+    x = [0.0, 0.5, 1.0, math.nan, 1.0, 1.5, math.nan]
+    arrays = {"band:x": [v * scale for v in x], "band:y": [0.0, 2.0, 4.0, math.nan, 4.0, 3.0, math.nan]}
+    if reference:
+        arrays |= {"band_reference:x": x, "band_reference:y": [0.0, 2.5, 5.0, math.nan, 5.0, 3.5, math.nan]}
+    record = _record("al-phonons", "phonons", spec, items=(ItemRecord("Al-fcc", "ok", arrays=arrays),))
+    note = f"{spec.upper()}, Al4: path GX | UX (G = Gamma), supercell (4, 4, 4) (256 atoms)"
+    return replace(record, notes=(note,), parameters={"reference_potential": "eam:Al99.eam.alloy"})
+
+
+def test_phonon_bands_have_special_points_and_the_reference() -> None:
+    records = [_band_record("eam", 1.0, reference=True), _band_record("emt", 1.1, reference=True)]
+    (table,) = build_tables(records)
+    figures = html_report._figures(table)
+    band = next(f for f in figures if f.layout.title.text == "Phonon band structure")
+    assert not any(f.layout.title.text == "Band reference" for f in figures)  # drawn in the band figure
+    assert list(band.layout.xaxis.ticktext) == ["Γ", "X|U", "X"] and list(band.layout.xaxis.tickvals) == [0, 1, 1.5]
+    names = [t.name for t in band.data]
+    assert names == ["EAM", "EMT", "reference: Al99.eam.alloy"]
+    emt = band.data[1]
+    assert [v for v in emt.x if not math.isnan(v)] == pytest.approx([0.0, 0.5, 1.0, 1.0, 1.5])  # on EAM's path
+    assert band.data[2].line.color == "black" and band.data[2].line.dash == "dash"
+
+
+def test_paths_and_cold_curves_show_the_dft_reference() -> None:
+    pytest.importorskip("ase")
+    path = ItemRecord("Al-fcc", "ok", arrays={"bain_path:x": [0.7, 1.0], "bain_path:y": [90.0, 0.0]})
+    bain = _record("al-bain-path", "bain_path", "eam", items=(path,))
+    bain = replace(bain, parameters={"reference_curve": "al/bain/dft-pbe-gpaw"})
+    (fig,) = html_report._figures(build_tables([bain])[0])
+    reference = fig.data[-1]
+    assert reference.name.startswith("reference: DFT") and reference.line.color == "black"
+    assert len(reference.x) == 12 and max(reference.y) == pytest.approx(98.03)
+
+    items = tuple(
+        ItemRecord(f"Al-{c}", "ok", arrays={"cold_curve:x": [15.0, 16.0, 17.0], "cold_curve:y": [e + 5, e, e + 5]})
+        for c, e in (("fcc", 0.0), ("hcp", 30.0))
+    )
+    target = MetricValue("dE_hcp_fcc_meV_per_atom", 30.0, "meV/atom", "target", "E(hcp) - E(fcc)", 32.19, "PBE", n=1)
+    cold = _record("al-cold-curves", "cold_curves", "eam", items=items, metrics=(target,))
+    (fig,) = html_report._figures(build_tables([cold])[0])
+    bar = fig.data[-1]
+    assert bar.name == "cited energy of each minimum" and list(bar.y) == [32.19, 32.19] and list(bar.x) == [15.0, 17.0]

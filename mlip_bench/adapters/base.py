@@ -56,7 +56,7 @@ class Adapter(ABC):
         """Why this adapter cannot run here (a sentence with the fix), or None when it can."""
         for module in self.requires:
             if importlib.util.find_spec(module) is None:
-                return f"{module} not installed: pip install mlip-bench[{self.extra or module}]"
+                return f"{module} not installed: {install_hint(self.extra or module)}"
         return None
 
     def require(self) -> None:
@@ -72,6 +72,18 @@ class Adapter(ABC):
     @abstractmethod
     def make_calculator(self, arg: str) -> Any:
         """A fresh ASE calculator (or an object with ``get_potential_energy(atoms)`` etc.)."""
+
+
+def install_hint(extra: str) -> str:
+    """The pip command that installs the optional `extra`: from this checkout when mlip-bench runs
+    from one (``pip install -e '.[chgnet]'``, with the checkout's path when the working directory
+    is elsewhere), else from PyPI (``pip install 'mlip-bench[chgnet]'``)."""
+    root = Path(__file__).resolve().parents[2]
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file() and 'name = "mlip-bench"' in pyproject.read_text(errors="replace"):
+        where = "." if Path.cwd().resolve() == root else str(root)
+        return f"pip install -e '{where}[{extra}]'"
+    return f"pip install 'mlip-bench[{extra}]'"
 
 
 @functools.cache

@@ -17,9 +17,8 @@ import plotly.graph_objects as go
 from ase.formula import Formula
 
 from mlip_bench.engine.records import GroupMetrics, ResultRecord
-from mlip_bench.reports.figures_curves import Labelled, color
-
-_REF_BLUE, _PRED_ORANGE = "#1f77b4", "#ff7f0e"
+from mlip_bench.reports.figures_curves import Labelled
+from mlip_bench.reports.figures_style import REFERENCE, owned
 
 
 def _value(group: GroupMetrics, name: str) -> float:
@@ -106,7 +105,7 @@ def phase_rmse_figures(scored: Labelled) -> list[go.Figure]:
                 zmin=0.0,
                 zmax=top,  # per potential: one potential's large errors must not wash out another's map
                 colorscale="Viridis",
-                colorbar={"title": {"text": "meV/atom"}},
+                colorbar={"title": {"text": "energy RMSE (meV/atom)", "side": "right"}},
                 name=label,
                 hovertemplate="%{text}<br>%{y} in %{x}<br>RMSE %{z:.2f} meV/atom<extra></extra>",
             )
@@ -131,30 +130,29 @@ def _phase_bars(scored: Labelled, metric: str, hover: Callable[[GroupMetrics], s
                     text=[hover(groups[p]) if hover and p in groups else "" for p in phases],
                     textposition="none",
                     name=label,
+                    meta=label,
                 )
             )
-    fig.update_layout(
-        barmode="group",
-        xaxis={"title": "phase", "type": "category", "tickangle": -60},
-        legend={"orientation": "v", "x": 1.02, "y": 1.0, "yanchor": "top"},  # beside, clear of the phase names
-    )
+    fig.update_layout(barmode="group", xaxis={"title": "phase", "type": "category", "tickangle": -60})
     return fig
 
 
 def ranking_figures(scored: Labelled) -> list[go.Figure]:
     """Paper 001 Fig. 2: ranking-error rate per phase, and the |ΔE_ref| of all mismatched pairs."""
     bars = _phase_bars(scored, "ranking_error_rate")
-    bars.update_layout(title="Rate of ranking errors per phase", yaxis_title="mismatched pairs / all pairs")
+    bars.update_layout(
+        title="Rate of ranking errors per phase", yaxis_title="share of pairs ordered unlike the reference"
+    )
     box = go.Figure()
     for label, record in scored:
         groups = _groups(record, (), ())
         values = [v for g in groups for v in g.arrays.get("mismatched_dE_ref_meV_per_atom", [])]
         if values:
-            box.add_trace(go.Box(y=values, name=label, boxpoints="outliers"))
+            box.add_trace(go.Box(y=values, name=label, boxpoints="outliers", meta=label, showlegend=False))
     box.update_layout(
-        title="Reference energy gap of mismatched pairs (all phases)",
-        yaxis_title="|ΔE_ref| of mismatched pairs (meV/atom)",
-        showlegend=False,
+        title="Reference energy gap of the mismatched pairs (all phases)",
+        yaxis_title="reference energy difference |ΔE_ref| (meV/atom)",
+        xaxis={"tickangle": -30},
     )
     return [f for f in (bars, box) if f.data]
 
@@ -169,8 +167,8 @@ def lec_figures(scored: Labelled) -> list[go.Figure]:
 
     fig = _phase_bars(scored, "lec_dE_ref_meV_per_atom", hover)
     fig.update_layout(
-        title="ΔE_ref between the predicted and the true lowest-energy configuration per phase",
-        yaxis_title="ΔE_ref (meV/atom)",
+        title="Lowest-energy configuration per phase: reference energy of the predicted one above the true one",
+        yaxis_title="energy above the true LEC (meV/atom)",
     )
     return [fig] if fig.data else []
 
@@ -205,7 +203,7 @@ def ground_phase_figures(scored: Labelled) -> list[go.Figure]:
     )
     fig.update_layout(
         title="Ground phase per composition (green right, red wrong; text: predicted)",
-        xaxis={"type": "category"},
+        xaxis={"type": "category", "title": "potential", "tickangle": -30},
         yaxis={"title": "composition", "type": "category"},
     )
     return [fig]
@@ -230,54 +228,60 @@ def convex_hull_figures(scored: Labelled) -> list[go.Figure]:
         x = [_value(g, "x") for g in groups]
         ids = [escape(g.group) for g in groups]
         for tag, name, style in (
-            ("ref", "reference", {"color": _REF_BLUE, "symbol": "circle-open", "size": 9}),
-            ("pred", label, {"color": _PRED_ORANGE, "symbol": "x", "size": 8}),
+            ("ref", "reference", {"color": REFERENCE, "symbol": "circle-open", "size": 9}),
+            ("pred", label, {"symbol": "x", "size": 8}),
         ):
             y = [_value(g, f"ef_{tag}_meV_per_atom") for g in groups]
-            fig.add_trace(go.Scatter(x=x, y=y, text=ids, mode="markers", name=name, marker=style))
+            owner = label if tag == "pred" else None
+            fig.add_trace(go.Scatter(x=x, y=y, text=ids, mode="markers", name=name, marker=style, meta=owner))
             stable = [
                 (xi, yi) for g, xi, yi in zip(groups, x, y, strict=True) if g.labels.get(f"stable_{tag}") == "True"
             ]
             hx, hy = _hull_line(stable)
-            line = {"color": style["color"], "dash": "solid" if tag == "ref" else "dash"}
-            fig.add_trace(go.Scatter(x=hx, y=hy, mode="lines", name=f"{name} hull", line=line, hoverinfo="skip"))
+            line = {"color": style.get("color"), "dash": "dash" if tag == "ref" else "solid"}
+            hull = go.Scatter(x=hx, y=hy, mode="lines", name=f"{name} hull", line=line, hoverinfo="skip", meta=owner)
+            fig.add_trace(hull)
         owners += [label] * 4
     if not owners:
         return []
-    fig.update_layout(xaxis_title="x (fraction of the second element)", yaxis_title="E_f (meV/atom)")
+    fig.update_layout(
+        xaxis_title="composition x (fraction of the second element)", yaxis_title="formation energy E_f (meV/atom)"
+    )
     return [_dropdown(fig, owners, "Convex hull")]
 
 
 def phase_transition_figures(scored: Labelled) -> list[go.Figure]:
     """Paper 001 Fig. 5b, c: E'_f(A) - E'_f(B) against composition; the transition is where it
-    crosses zero. Reference solid black (from the first potential's groups), potentials dashed."""
+    crosses zero. Reference dashed black (from the first potential's groups), potentials solid."""
     keys = ("x_percent", *(f"ef_{ab}_{tag}_meV_per_atom" for ab in "ab" for tag in ("ref", "pred")))
     fig = go.Figure()
-    per = [
-        (p, label, sorted(_groups(r, keys), key=lambda g: _value(g, "x_percent")))
-        for p, (label, r) in enumerate(scored)
-    ]
-    per = [row for row in per if row[2]]
+    per = [(label, sorted(_groups(r, keys), key=lambda g: _value(g, "x_percent"))) for label, r in scored]
+    per = [row for row in per if row[1]]
     if not per:
         return []
 
     def diff(groups: list[GroupMetrics], tag: str) -> list[float]:
         return [_value(g, f"ef_a_{tag}_meV_per_atom") - _value(g, f"ef_b_{tag}_meV_per_atom") for g in groups]
 
-    first = per[0][2]
+    first = per[0][1]
     x_ref = [_value(g, "x_percent") for g in first]
     fig.add_trace(
-        go.Scatter(x=x_ref, y=diff(first, "ref"), mode="lines+markers", name="reference", line={"color": "black"})
+        go.Scatter(
+            x=x_ref,
+            y=diff(first, "ref"),
+            mode="lines+markers",
+            name="reference",
+            line={"color": REFERENCE, "dash": "dash"},
+        )
     )
-    for p, label, groups in per:
+    for label, groups in per:
         x = [_value(g, "x_percent") for g in groups]
-        line = {"color": color(p), "dash": "dash"}
-        fig.add_trace(go.Scatter(x=x, y=diff(groups, "pred"), mode="lines+markers", name=label, line=line))
+        fig.add_trace(owned(go.Scatter(x=x, y=diff(groups, "pred"), mode="lines+markers", name=label), label))
     fig.add_hline(y=0.0, line={"color": "#7b8794", "width": 1})
     fig.update_layout(
-        title="Lattice transition: E'_f(A) − E'_f(B) vs composition (A below B where negative)",
-        xaxis_title="x (% of the second element)",
-        yaxis_title="E'_f(A) − E'_f(B) (meV/atom)",
+        title="Lattice transition: E'_f(A) − E'_f(B) against composition (A below B where negative)",
+        xaxis_title="composition x (% of the second element)",
+        yaxis_title="formation energy difference E'_f(A) − E'_f(B) (meV/atom)",
     )
     return [fig]
 

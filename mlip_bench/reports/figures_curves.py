@@ -1,34 +1,44 @@
 """Figures of the HTML report for crystal properties: the E(V) curves of ``eos``, the elastic
-constants against their targets, and, for any kind, one figure per
-curve its items carry (arrays ``"<name>:x"`` / ``"<name>:y"``, axis titles from the kind's ``plots``
-declaration), with a literature curve where an item has ``"<name>:x_ref"`` / ``"<name>:y_ref"``.
-Every string put into a figure is HTML-escaped: plotly renders names and titles as HTML."""
+constants against their targets, and, for any kind, one figure per curve its items carry (arrays
+``"<name>:x"`` / ``"<name>:y"``, axis titles from the kind's ``plots`` declaration) with every
+reference the record holds drawn over it in black: an item's ``"<name>:x_ref"`` / ``"<name>:y_ref"``,
+a ``"<name>_reference"`` curve (phonon bands of the reference), a reference curve named by a
+``*reference_curve`` parameter (the DFT Bain and trigonal paths), and for cold curves the cited
+energy of each crystal's minimum. Every string put into a figure is HTML-escaped: plotly renders
+names and titles as HTML."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from html import escape
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 
 from mlip_bench.engine.records import ItemRecord, ResultRecord
+from mlip_bench.errors import MlipBenchError
+from mlip_bench.reports.figures_bands import BAND_CURVES, band_axes
+from mlip_bench.reports.figures_style import REFERENCE, owned
 from mlip_bench.reports.leaderboard import Column
 
 #: (HTML-escaped potential label, record with status "ok"), in table row order
 Labelled = Sequence[tuple[str, ResultRecord]]
-#: one colour per potential, in row order, shared by the curve figures
-PALETTE = tuple(qualitative.Plotly) + tuple(qualitative.Dark24)
 _DASHES = ("solid", "dot", "dashdot", "longdash", "longdashdot")
 _ELASTIC = re.compile(r"^C\d\d_GPa$")
+_COLD_TARGET = re.compile(r"^dE_(\w+?)_(\w+)_meV_per_atom$")
 #: above this many points a curve is drawn without markers
 _MARKER_LIMIT = 60
-
-
-def color(index: int) -> str:
-    return PALETTE[index % len(PALETTE)]
+#: figure titles of the curves the built-in kinds declare (others: the curve's name in words)
+CURVE_TITLES = {
+    "band": "Phonon band structure",
+    "dos": "Phonon density of states",
+    "cold_curve": "Cold curves: energy against volume of each crystal",
+    "bain_path": "Bain path, fcc to bcc at constant volume",
+    "trigonal_path": "Trigonal path along [111], fcc to sc to bcc at constant volume",
+    "gsfe": "Generalized stacking-fault energy",
+}
 
 
 def ok_items(record: ResultRecord, *, values: Sequence[str] = (), arrays: Sequence[str] = ()) -> list[ItemRecord]:
@@ -60,34 +70,69 @@ def curve_names(scored: Labelled) -> list[str]:
     return list(names)
 
 
-def curve_figures(scored: Labelled, kind: str) -> list[go.Figure]:
+def curve_figures(scored: Labelled, kind: str, columns: Sequence[Column] = ()) -> list[go.Figure]:
     """One figure per curve present: declared curves first (in declaration order), then any other
-    ``name:x``/``name:y`` pair, titled by its name."""
+    ``name:x``/``name:y`` pair; a ``<name>_reference`` curve is drawn in ``<name>``'s figure."""
     plots = declared_plots(kind)
     present = curve_names(scored)
     names = [n for n in plots if n in present] + [n for n in present if n not in plots]
-    return [curve_figure(scored, n, plots.get(n, (f"{n} x", f"{n} y"))) for n in names]
+    names = [n for n in names if not (n.endswith("_reference") and n.removesuffix("_reference") in present)]
+    first = next(iter(plots), None)
+    figures = []
+    for name in names:
+        axes = plots.get(name, (f"{name} x", f"{name} y"))
+        fig = curve_figure(scored, name, axes, with_parameter_curves=name == first)
+        if name == "cold_curve":
+            _cold_targets(fig, scored, columns)
+        figures.append(fig)
+    return figures
 
 
-def curve_figure(scored: Labelled, name: str, axes: tuple[str, str]) -> go.Figure:
+def curve_figure(
+    scored: Labelled, name: str, axes: tuple[str, str], *, with_parameter_curves: bool = False
+) -> go.Figure:
     """Curve `name`: one trace per (potential, item); items whose curve is a single point (one
-    composition each, say) are joined into one trace per potential, sorted by x."""
+    composition each, say) are joined into one trace per potential, sorted by x. References in
+    black over them; phonon bands get their high-symmetry points on the x axis."""
     fig = go.Figure()
     keys = (f"{name}:x", f"{name}:y")
-    for p, (label, record) in enumerate(scored):
+    for label, record in scored:
         items = ok_items(record, arrays=keys)
         if len(items) > 1 and all(len(i.arrays[keys[0]]) == 1 for i in items):
             x, y, ids = _joined(items, keys)
-            fig.add_trace(_line(x, y, label, color(p), text=ids))
+            fig.add_trace(owned(_line(x, y, label, text=ids), label))
             continue
         for n, item in enumerate(items):
-            trace_name = label if len(items) == 1 else f"{label} ({escape(item.id)})"
-            dash = _DASHES[n % len(_DASHES)]
-            fig.add_trace(_line(item.arrays[keys[0]], item.arrays[keys[1]], trace_name, color(p), dash=dash))
+            line = _line(item.arrays[keys[0]], item.arrays[keys[1]], label, dash=_DASHES[n % len(_DASHES)])
+            if len(items) > 1:  # one legend entry per potential; the item in the hover and beside its curve
+                line.update(legendgroup=label, showlegend=n == 0, hovertemplate=_hover(label, item.id))
+                _tag_curve(fig, item, keys)
+            fig.add_trace(owned(line, label))
     for trace in _reference_traces(scored, name):
         fig.add_trace(trace)
-    fig.update_layout(title=escape(name.replace("_", " ")), xaxis_title=escape(axes[0]), yaxis_title=escape(axes[1]))
+    if with_parameter_curves:
+        for trace in _parameter_curves(scored):
+            fig.add_trace(trace)
+    title = CURVE_TITLES.get(name, name.replace("_", " ").capitalize())
+    fig.update_layout(title=escape(title), xaxis_title=escape(axes[0]), yaxis_title=escape(axes[1]))
+    if name in BAND_CURVES:
+        band_axes(fig, scored)
     return fig
+
+
+def _hover(label: str, item_id: str) -> str:
+    return f"{label} ({escape(item_id)})<br>%{{x:.4g}}, %{{y:.4g}}<extra></extra>"
+
+
+def _tag_curve(fig: go.Figure, item: ItemRecord, keys: tuple[str, str]) -> None:
+    """Name an item's curve (a crystal, say) once, beside the right end of the first curve drawn."""
+    name = escape(item.id)
+    if any(a.name == name for a in fig.layout.annotations):
+        return
+    points = [(x, y) for x, y in zip(item.arrays[keys[0]], item.arrays[keys[1]], strict=False) if np.isfinite(x + y)]
+    if points:
+        x, y = max(points)
+        fig.add_annotation(x=x, y=y, text=name, name=name, showarrow=False, xanchor="left", font={"size": 11})
 
 
 def _joined(items: list[ItemRecord], keys: tuple[str, str]) -> tuple[list[float], list[float], list[str]]:
@@ -103,32 +148,102 @@ def _line(
     x: Sequence[float],
     y: Sequence[float],
     name: str,
-    line_color: str,
     *,
+    color: str | None = None,
     dash: str = "solid",
     text: list[str] | None = None,
 ) -> go.Scatter:
     mode = "lines" if len(x) > _MARKER_LIMIT else "lines+markers"
-    return go.Scatter(x=list(x), y=list(y), mode=mode, name=name, text=text, line={"color": line_color, "dash": dash})
+    return go.Scatter(x=list(x), y=list(y), mode=mode, name=name, text=text, line={"color": color, "dash": dash})
+
+
+def _reference(x: Sequence[float], y: Sequence[float], name: str, **kwargs: Any) -> go.Scatter:
+    trace = _line(x, y, name, color=REFERENCE, dash="dash", **kwargs)
+    trace.marker.symbol = "circle-open"
+    return trace
 
 
 def _reference_traces(scored: Labelled, name: str) -> list[go.Scatter]:
-    """Dashed black literature curves (each distinct one once, whichever potential's items carry it)."""
-    keys = (f"{name}:x_ref", f"{name}:y_ref")
+    """Dashed black reference curves carried by the items (``name:x_ref``/``name:y_ref`` or a
+    ``name_reference`` curve), each distinct one once, whichever potential's items carry it."""
     curves: dict[tuple[int, bytes], tuple[str, list[float], list[float]]] = {}
-    for _, record in scored:
-        for item in ok_items(record, arrays=keys):
-            x, y = list(item.arrays[keys[0]]), list(item.arrays[keys[1]])
-            key = (len(x), np.asarray(x + y, float).tobytes())  # NaN-safe identity of the curve
-            curves.setdefault(key, (escape(item.id), x, y))
+    for keys in ((f"{name}:x_ref", f"{name}:y_ref"), (f"{name}_reference:x", f"{name}_reference:y")):
+        for _, record in scored:
+            for item in ok_items(record, arrays=keys):
+                x, y = list(item.arrays[keys[0]]), list(item.arrays[keys[1]])
+                key = (len(x), np.asarray(x + y, float).tobytes())  # NaN-safe identity of the curve
+                curves.setdefault(key, (escape(item.id), x, y))
+    what = _reference_name(scored)
     if len(curves) > 1 and all(len(x) == 1 for _, x, _ in curves.values()):
         points = sorted(((x[0], y[0], i) for i, x, y in curves.values()), key=lambda p: p[0])
         xs, ys, ids = [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
-        return [_line(xs, ys, "reference", "black", dash="dash", text=ids)]
-    return [
-        _line(x, y, "reference" if len(curves) == 1 else f"reference ({item_id})", "black", dash="dash")
-        for item_id, x, y in curves.values()
-    ]
+        return [_reference(xs, ys, what, text=ids)]
+    return [_reference(x, y, what if len(curves) == 1 else f"{what} ({item_id})") for item_id, x, y in curves.values()]
+
+
+def _reference_name(scored: Labelled) -> str:
+    """ "reference", with the potential or file it came from where the task names one."""
+    for _, record in scored:
+        spec = record.parameters.get("reference_potential")
+        if isinstance(spec, str) and spec:
+            return f"reference: {escape(spec.rsplit('/', 1)[-1].removeprefix('eam:'))}"
+        if record.parameters.get("reference_force_sets"):
+            return "reference force sets"
+    return "reference"
+
+
+def _parameter_curves(scored: Labelled) -> list[go.Scatter]:
+    """Reference curves named by the task's ``*reference_curve`` parameters (reference_data/curves)."""
+    from mlip_bench.data.curves import reference_curve
+
+    keys = dict.fromkeys(
+        v for _, r in scored for k, v in r.parameters.items() if k.endswith("reference_curve") and isinstance(v, str)
+    )
+    traces = []
+    for key in keys:
+        try:
+            curve = reference_curve(key)
+        except MlipBenchError:  # a curve removed since the run: the plot goes without it
+            continue
+        kind = curve.kind.split(",")[0]
+        tip = [escape(f"{curve.kind}: {key}")] * len(curve.x)
+        traces.append(_reference(curve.x, curve.y, escape(f"reference: {kind}"), text=tip))
+    return traces
+
+
+def _cold_targets(fig: go.Figure, scored: Labelled, columns: Sequence[Column]) -> None:
+    """The cited energy of each crystal's minimum (``dE_<crystal>_<ref>_meV_per_atom`` targets) as a
+    black bar across the volumes of that crystal's curves: each potential's minimum should touch it."""
+    first = True
+    for column in columns:
+        match = _COLD_TARGET.match(column.name)
+        if column.target is None or match is None:
+            continue
+        crystal = match.group(1).lower()
+        xs = [
+            v
+            for _, record in scored
+            for item in ok_items(record, arrays=("cold_curve:x",))
+            if item.id.lower() == crystal or item.id.lower().endswith(f"-{crystal}")
+            for v in item.arrays["cold_curve:x"]
+            if np.isfinite(v)
+        ]
+        if not xs:
+            continue
+        tip = escape(f"{column.label}: {column.target:g} meV/atom ({column.reference})")
+        fig.add_trace(
+            go.Scatter(
+                x=[min(xs), max(xs)],
+                y=[column.target, column.target],
+                mode="lines",
+                name="cited energy of each minimum",
+                legendgroup="cited-minimum",
+                showlegend=first,
+                line={"color": REFERENCE, "width": 3},
+                hovertemplate=f"{tip}<extra></extra>",
+            )
+        )
+        first = False
 
 
 def eos_curves(scored: Labelled) -> go.Figure:
@@ -136,19 +251,17 @@ def eos_curves(scored: Labelled) -> go.Figure:
     fig = go.Figure()
     for label, record in scored:
         items = ok_items(record, arrays=("volumes_A3_per_atom", "energies_eV_per_atom"))
-        for item in items:
+        for n, item in enumerate(items):
             energies = np.asarray(item.arrays["energies_eV_per_atom"], float)
             zero = item.values.get("e0_eV_per_atom", float(np.nanmin(energies)) if energies.size else 0.0)
             name = label if len(items) == 1 else f"{label} ({escape(item.id)})"
-            fig.add_trace(
-                go.Scatter(
-                    x=item.arrays["volumes_A3_per_atom"], y=(energies - zero) * 1000, mode="lines+markers", name=name
-                )
-            )
+            relative = ((energies - zero) * 1000).tolist()
+            curve = _line(item.arrays["volumes_A3_per_atom"], relative, name, dash=_DASHES[n % 5])
+            fig.add_trace(owned(curve, label))
     fig.update_layout(
-        title="Equation of state (relative to each potential's E0)",
-        xaxis_title="V [Å³/atom]",
-        yaxis_title="E − E0 [meV/atom]",
+        title="Equation of state: energy against volume, each potential relative to its own minimum",
+        xaxis_title="volume (Å³/atom)",
+        yaxis_title="energy above the minimum (meV/atom)",
     )
     return fig
 
@@ -162,7 +275,7 @@ def elastic_bars(scored: Labelled, columns: Sequence[Column]) -> go.Figure | Non
     positions = list(range(len(chosen)))
     for label, record in scored:
         values = [m.value if (m := record.metric(c.name)) is not None else np.nan for c in chosen]
-        fig.add_trace(go.Bar(x=positions, y=values, name=label))
+        fig.add_trace(owned(go.Bar(x=positions, y=values, name=label), label))
     x: list[float | None] = []
     y: list[float | None] = []
     tips: list[str | None] = []
@@ -178,15 +291,15 @@ def elastic_bars(scored: Labelled, columns: Sequence[Column]) -> go.Figure | Non
                 y=y,
                 text=tips,
                 mode="lines",
-                name="target",
-                line={"color": "#1f2933", "width": 3},
-                hovertemplate="%{y} GPa<br>%{text}<extra>target</extra>",
+                name="cited value",
+                line={"color": REFERENCE, "width": 3},
+                hovertemplate="%{y} GPa<br>%{text}<extra>cited value</extra>",
             )
         )
     fig.update_layout(
-        title="Elastic constants vs target",
+        title="Elastic constants against the cited values",
         barmode="group",
-        yaxis_title="GPa",
-        xaxis={"tickvals": positions, "ticktext": [escape(c.label) for c in chosen]},
+        yaxis_title="elastic constant (GPa)",
+        xaxis={"title": "component", "tickvals": positions, "ticktext": [escape(c.label) for c in chosen]},
     )
     return fig

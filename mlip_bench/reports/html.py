@@ -1,68 +1,83 @@
-"""The leaderboard as one self-contained HTML page: a table per task (best cells starred, status
-messages for rows that could not be scored), plotly figures where a picture says more than a
-number (parity, per-group errors, E(V) curves, elastic constants against experiment, every curve
-a kind declares in ``plots``, the alloy maps of paper 001: :mod:`.figures_curves`,
-:mod:`.figures_alloy`) and a provenance footer (datasets, potentials, environment, literature).
-Works offline: plotly.js is embedded once, nothing is fetched. Every string from records or specs is HTML-escaped."""
+"""The leaderboard as one self-contained HTML page: a summary (headline metric per task, accuracy
+against cost: :mod:`.summary`), a legend for stars, colours and sorting, a sortable table per task
+(best cells starred, status messages for rows that could not be scored, the cells not computed yet
+with their command), plotly figures where a picture says more than a number (parity, per-group
+errors, E(V) curves, elastic constants against experiment, every curve a kind declares in
+``plots``, the alloy maps of paper 001: :mod:`.figures_curves`, :mod:`.figures_alloy`), one colour
+per potential in every figure (:mod:`.figures_style`), and a provenance footer.
+Works offline: plotly.js is embedded once, nothing is fetched. Every string from records or specs
+is HTML-escaped."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from html import escape
 from itertools import count
 from pathlib import Path
 
-import numpy as np
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from mlip_bench.engine.records import to_jsonable
 from mlip_bench.reports.figures_alloy import ALLOY_FIGURES
-from mlip_bench.reports.figures_curves import Labelled, curve_figures, elastic_bars, eos_curves, ok_items
+from mlip_bench.reports.figures_curves import Labelled, curve_figures, elastic_bars, eos_curves
+from mlip_bench.reports.figures_parity import MAX_PARITY_POINTS, energy_parity, force_parity, group_bars
+from mlip_bench.reports.figures_style import is_wide, layout, paint, potential_colors, readable_range
+from mlip_bench.reports.figures_summary import pareto_figure
+from mlip_bench.reports.html_assets import CSS, SORT_JS
+from mlip_bench.reports.html_parts import (
+    GLYPHS,
+    anchor,
+    cell_html,
+    first,
+    glyph,
+    legend,
+    missing_box,
+    summary_section,
+    unit,
+    v,
+)
 from mlip_bench.reports.leaderboard import Column, Table, TableRow
+from mlip_bench.reports.provenance import dataset_sources, potential_sources
+from mlip_bench.reports.summary import Summary, build_summary
 
-MAX_PARITY_POINTS = 4000
-_SEED = 0
-_ARROWS = {"lower": "↓ lower is better", "higher": "↑ higher is better", "target": "◎ closest to target"}
-#: parity trace: legend name, reference, prediction, hover text per point, visible at first
-_Trace = tuple[str, np.ndarray, np.ndarray, list[str] | None, bool]
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1400px;
- padding:1rem 2rem;color:#1f2933;line-height:1.45}
-h1{margin-bottom:.2rem}h2{margin-top:2.5rem;border-bottom:2px solid #d9e2ec;padding-bottom:.3rem}
-code,.spec{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85em;color:#52606d}
-.meta{color:#52606d}.wrap{overflow-x:auto}
-table{border-collapse:collapse;font-size:.9rem;margin:.5rem 0}
-th,td{border:1px solid #d9e2ec;padding:.3rem .55rem;vertical-align:top}
-thead th{position:sticky;top:0;background:#f0f4f8;text-align:center}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.best{font-weight:700;background:#e3f9e5}th small{display:block;font-weight:400;color:#52606d}
-tbody tr:nth-child(even){background:#fafbfc}
-td.status{color:#8d2b0b;background:#fff8f1}tr.ref{font-style:italic;color:#555;background:#f4f6fa}
-td.status b{text-transform:uppercase;font-size:.8em}
-.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:1rem}.figs>div{min-width:0}
-footer{margin-top:3rem;border-top:2px solid #d9e2ec;font-size:.9rem}footer td{max-width:60ch}
-pre{white-space:pre-wrap;font-size:.8rem}
-"""
+__all__ = ["MAX_PARITY_POINTS", "write_html"]
+
+_ARROWS = {"lower": "↓ lower is better", "higher": "↑ higher is better", "target": "◎ closest to the cited value"}
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+#: statuses that say why a potential does not apply, not that something went wrong
+_ROUTINE = ("not_applicable",)
 
 
 def write_html(
-    tables: Sequence[Table], path: str | Path, *, title: str, description: str = "", generated_utc: str = ""
+    tables: Sequence[Table],
+    path: str | Path,
+    *,
+    title: str,
+    description: str = "",
+    generated_utc: str = "",
+    rerun: str = "",
 ) -> Path:
-    """Write the page for `tables` to `path` (parent folders created); returns the path.
-    Raises OSError when the file cannot be written."""
+    """Write the page for `tables` to `path` (parent folders created); returns the path. `rerun`:
+    the command that computes the leaderboard's missing cells. Raises OSError when the file cannot
+    be written."""
     counter = count(1)
-    sections = "\n".join(_section(t, counter) for t in tables)
+    summary = build_summary(tables)
+    colors = potential_colors([escape(r.label) for r in summary.rows])
+    sections = "\n".join(_section(t, counter, colors) for t in tables)
+    top = summary_section(summary, colors, _pareto_html(summary, colors, counter))
     zone = "" if generated_utc.endswith(("Z", "+00:00")) else " UTC"
     stamp = f"<p class=meta>Generated {escape(generated_utc)}{zone}</p>" if generated_utc else ""
     desc = f"<p>{escape(description)}</p>" if description else ""
     page = (
         f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
-        f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{_CSS}</style>"
+        f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{CSS}</style>"
         f"<script>{get_plotlyjs()}</script></head>\n<body><h1>{escape(title)}</h1>{desc}{stamp}\n"
-        f"{_contents(tables)}\n{sections}\n{_provenance(tables)}\n</body></html>\n"
+        f"{_contents(tables)}\n{missing_box(tables, rerun)}{top}{legend()}\n"
+        f"{sections}\n{_provenance(tables)}\n<script>{SORT_JS}</script></body></html>\n"
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -71,205 +86,167 @@ def write_html(
 
 
 def _contents(tables: Sequence[Table]) -> str:
-    links = "".join(f"<li><a href='#{_anchor(t.task_id)}'>{escape(t.title)}</a></li>" for t in tables)
-    return f"<nav><ul>{links}</ul></nav>" if len(tables) > 1 else ""
+    links = "".join(f"<li><a href='#{anchor(t.task_id)}'>{escape(t.title)}</a></li>" for t in tables)
+    return f"<nav><ul><li><a href='#summary'>Summary</a></li>{links}</ul></nav>" if len(tables) > 1 else ""
 
 
-def _anchor(task_id: str) -> str:
-    return "task-" + re.sub(r"[^A-Za-z0-9_-]", "-", task_id)
+def _pareto_html(summary: Summary, colors: Mapping[str, str], counter: Iterator[int]) -> str:
+    fig = pareto_figure(summary)
+    return _figure_html(fig, next(counter), colors) if fig is not None else ""
 
 
-def _section(table: Table, counter: Iterator[int]) -> str:
+def _section(table: Table, counter: Iterator[int], colors: Mapping[str, str]) -> str:
     notes = "".join(f"<li>{escape(n)}</li>" for n in table.notes)
-    figures = "".join(_figure_html(fig, next(counter)) for fig in _figures(table))
+    figures = "".join(_figure_html(fig, next(counter), colors) for fig in _figures(table, colors))
     heading = f"<h2>{escape(table.title)} <code>{escape(table.task_id)}</code></h2>"
+    scored = any(r.status == "ok" for r in table.rows) or not table.columns
+    body = _table_html(table) if scored else _unscored(table)  # nothing scored: a few lines, not empty rows
+    commands = "".join(f"<li>{escape(m.label)}: <code>{escape(m.command)}</code></li>" for m in table.missing)
+    if commands:
+        what = f"Commands computing the {len(table.missing)} missing cell{'s' * (len(table.missing) > 1)}"
+        body += f"<details class=notes><summary>{what}</summary><ul class=commands>{commands}</ul></details>"
+    note_block = ""
+    if notes:
+        state = " open" if len(table.notes) <= 4 else ""
+        count_ = len(table.notes)
+        note_block = f"<details class=notes{state}><summary>Notes ({count_})</summary><ul>{notes}</ul></details>"
     return (
-        f"<section id='{_anchor(table.task_id)}'>{heading}<div class=wrap>{_table_html(table)}</div>"
-        + (f"<ul class=notes>{notes}</ul>" if notes else "")
+        f"<section id='{anchor(table.task_id)}'>{heading}<div class=wrap>{body}</div>{note_block}"
         + (f"<div class=figs>{figures}</div>" if figures else "")
         + "</section>"
     )
 
 
+def _unscored(table: Table) -> str:
+    """What a task measures and why no potential has a number yet (status and reason per potential)."""
+    what = ", ".join(c.label + (f" [{c.unit}]" if c.unit and c.unit != "bool" else "") for c in table.columns)
+    rows = [r for r in table.rows if r.status != "reference"]
+    reasons = "".join(
+        f"<li><b>{escape(r.label)}</b>: {escape(r.status.replace('_', ' '))}: "
+        f"{escape(r.message.partition(chr(10))[0])}</li>"
+        for r in rows
+    )
+    if table.missing:
+        labels = ", ".join(m.label for m in table.missing)
+        reasons += f"<li><b>not computed yet</b> (commands below): {escape(labels)}</li>"
+    return f"<p class=meta>No potential has a result here yet. It reports: {escape(what)}.</p><ul>{reasons}</ul>"
+
+
 def _table_html(table: Table) -> str:
     head = "".join(_header_cell(c) for c in table.columns) or "<th></th>"
-    body = "".join(_row_html(r, len(table.columns)) for r in table.rows)
+    body = "".join(_row_html(r, len(table.columns)) for r in table.rows if r.status != "reference")
+    body += "".join(
+        f"<tr><th scope=row>{escape(m.label)}<span class=spec title='{escape(m.potential, quote=True)}'>"
+        f"{escape(m.potential)}</span></th><td class=missing colspan={max(len(table.columns), 1)}>"
+        "not computed yet (command below)</td><td></td><td></td><td></td></tr>"
+        for m in table.missing
+    )
+    body += "".join(_row_html(r, len(table.columns)) for r in table.rows if r.status == "reference")  # cited: last
     return (
-        f"<table><thead><tr><th>potential</th>{head}<th title='structures scored / in the task'>scored</th>"
-        "<th>failures</th><th>wall [s]</th></tr></thead>"
-        f"<tbody>{body}</tbody></table>"
+        f"<table class=sortable><thead><tr><th>potential</th>{head}"
+        "<th title='structures scored / in the task' data-first=desc>scored</th>"
+        "<th title='structures not scored' data-first=asc>not scored</th><th data-first=asc>wall [s]</th>"
+        f"</tr></thead><tbody>{body}</tbody></table>"
     )
 
 
 def _header_cell(column: Column) -> str:
-    unit = f" [{escape(column.unit)}]" if column.unit and column.unit != "bool" else ""
-    tip = escape(_ARROWS.get(column.direction, ""), quote=True)
-    lines = ""
+    units = unit(column)
+    tip = _ARROWS.get(column.direction, "diagnostic: not ranked")
+    line = f"<small>{glyph(column)}</small>" if column.direction in GLYPHS else ""
     if column.target is not None:
-        lines = f"<small>target {column.target:g}{unit}</small>"
-        tip = escape(f"target {column.target:g} {column.unit}: {column.reference}", quote=True)
-    return f"<th title='{tip}'>{escape(column.label)}{unit}{lines}</th>"
+        line = f"<small>◎ {column.target:g}</small>" if column.direction == "target" else line
+        tip = f"{tip}; cited: {column.target:g} {column.unit}: {column.reference}"
+    return f"<th title='{escape(tip, quote=True)}' data-first={first(column)}>{escape(column.label)}{units}{line}</th>"
 
 
 def _row_html(row: TableRow, n_columns: int) -> str:
-    name = f"<th scope=row>{escape(row.label)}<br><span class=spec>{escape(row.spec)}</span></th>"
+    spec = f"<span class=spec title='{escape(row.spec, quote=True)}'>{escape(row.spec)}</span>"
+    name = f"<th scope=row>{escape(row.label)}{spec}</th>"
     if row.status == "reference":
         name = f"<th scope=row class=ref title='{escape(row.message, quote=True)}'>{escape(row.label)}</th>"
-        cells = "".join(f"<td class='num ref'>{escape(c.text)}</td>" for c in row.cells)
+        cells = "".join(f"<td class='num ref' data-v='{v(c.value)}'>{escape(c.text)}</td>" for c in row.cells)
         return f"<tr class=ref>{name}{cells}<td></td><td></td><td></td></tr>"
     if row.status == "ok":
-        cells = "".join(_cell_html(c.text, c.best) for c in row.cells) or "<td></td>"
+        cells = "".join(cell_html(c.text, c.best, c.value) for c in row.cells) or "<td></td>"
     else:
         first, _, rest = row.message.partition("\n")
         detail = f"<details><summary>more</summary><pre>{escape(rest)}</pre></details>" * bool(rest.strip())
         status = escape(row.status.replace("_", " "))
-        cells = f"<td class=status colspan={max(n_columns, 1)}><b>{status}</b>: {escape(first)}{detail}</td>"
+        # expected absences (another element, a package not installed) take one line; failures show in full
+        clip = " clip" if row.status in _ROUTINE else ""
+        tip = f" title='{escape(first, quote=True)}'" if clip else ""
+        cells = (
+            f"<td class='status{clip}' colspan={max(n_columns, 1)}{tip}><b>{status}</b>: {escape(first)}{detail}</td>"
+        )
     return (
-        f"<tr>{name}{cells}<td class=num>{escape(row.coverage)}</td><td>{escape(row.failures)}</td>"
-        f"<td class=num>{row.seconds:.1f}</td></tr>"
+        f"<tr>{name}{cells}<td class=num data-v='{v(_fraction(row.coverage))}'>{escape(row.coverage)}</td>"
+        f"<td class=nw data-v='{v(_total(row.failures))}'>{escape(row.failures)}</td>"
+        f"<td class=num data-v='{v(row.seconds)}'>{row.seconds:.1f}</td></tr>"
     )
 
 
-def _cell_html(text: str, best: bool) -> str:
-    return f"<td class='num best'>★ {escape(text)}</td>" if best else f"<td class=num>{escape(text)}</td>"
+def _fraction(coverage: str) -> float:
+    """ "14/66" -> 14/66 (NaN for anything else)."""
+    done, _, total = coverage.partition("/")
+    try:
+        return int(done) / int(total)
+    except (ValueError, ZeroDivisionError):
+        return math.nan
 
 
-def _figure_html(fig: go.Figure, number: int) -> str:
-    fig.update_layout(
-        template="plotly_white",
-        height=480,
-        margin={"l": 60, "r": 20, "t": 60, "b": 50},
-        title_x=0.01,
-        # below the plot unless the figure placed its legend itself (beside long rotated tick labels)
-        legend={"orientation": "h", "y": -0.15, "yanchor": "top"} | fig.layout.legend.to_plotly_json(),
-    )
-    return f"<div>{fig.to_html(full_html=False, include_plotlyjs=False, div_id=f'fig-{number}')}</div>"
+def _total(failures: str) -> float:
+    """ "3 failed, 52 skipped" -> 55; "" -> 0."""
+    return float(sum(int(n) for n in re.findall(r"\d+", failures)))
 
 
-def _figures(table: Table) -> list[go.Figure]:
-    """The plots for one table: those of the task's kind, then every curve its items carry (none
-    for a table without records, such as a leaderboard-level score)."""
+def _figure_html(fig: go.Figure, number: int, colors: Mapping[str, str]) -> str:
+    layout(readable_range(paint(fig, colors)))
+    html = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{number}", config=_PLOT_CONFIG)
+    return f"<div class=wide>{html}</div>" if is_wide(fig) else f"<div>{html}</div>"
+
+
+def _figures(table: Table, colors: Mapping[str, str] | None = None) -> list[go.Figure]:
+    """The plots for one table, coloured by `colors` (escaped label -> colour; default: the
+    table's rows in order): those of the task's kind, then every curve its items carry (none for
+    a table without records, such as a leaderboard-level score)."""
     labels = {r.spec: r.label for r in table.rows}
     scored = [(escape(labels.get(r.potential.spec, r.potential.name)), r) for r in table.records if r.status == "ok"]
     if not scored:
         return []
+    if colors is None:
+        colors = potential_colors([escape(r.label) for r in table.rows if r.status != "reference"])
     kind = scored[0][1].task.kind
     builders: dict[str, Callable[[Labelled], Sequence[go.Figure | None]]] = {
-        "rmse": lambda s: (_energy_parity(s), _force_parity(s), _group_bars(s)),
+        "rmse": lambda s: (energy_parity(s), force_parity(s), group_bars(s)),
         "eos": lambda s: (eos_curves(s),),
         "elastic": lambda s: (elastic_bars(s, table.columns),),
         **ALLOY_FIGURES,
     }
-    figures = list(builders.get(kind, lambda _: ())(scored)) + curve_figures(scored, kind)
-    return [f for f in figures if f is not None]
-
-
-def _energy_parity(scored: Labelled) -> go.Figure | None:
-    traces: list[_Trace] = []
-    for label, record in scored:
-        items = ok_items(record, values=("e_ref_eV_per_atom", "e_pred_eV_per_atom"))
-        if not items:
-            continue
-        ref = np.array([i.values["e_ref_eV_per_atom"] for i in items])
-        raw = np.array([i.values["e_pred_eV_per_atom"] for i in items])
-        aligned = ref + np.array([i.values.get("e_err_aligned_meV_per_atom", np.nan) for i in items]) / 1000
-        ids = [escape(i.id) for i in items]
-        traces.append((label, ref, aligned, ids, True))
-        traces.append((f"{label} (raw)", ref, raw, ids, False))
-    return _parity(traces, "Energy per atom (offsets removed)", "reference E [eV/atom]", "predicted E [eV/atom]")
-
-
-def _force_parity(scored: Labelled) -> go.Figure | None:
-    traces: list[_Trace] = []
-    for label, record in scored:
-        items = ok_items(record, arrays=("forces_ref_eV_per_A", "forces_pred_eV_per_A"))
-        if not items:
-            continue
-        ref = np.concatenate([np.asarray(i.arrays["forces_ref_eV_per_A"], float) for i in items])
-        pred = np.concatenate([np.asarray(i.arrays["forces_pred_eV_per_A"], float) for i in items])
-        if ref.size > MAX_PARITY_POINTS:
-            keep = np.sort(np.random.default_rng(_SEED).choice(ref.size, MAX_PARITY_POINTS, replace=False))
-            ref, pred = ref[keep], pred[keep]
-        traces.append((label, ref, pred, None, True))
-    return _parity(
-        traces, f"Force components (≤ {MAX_PARITY_POINTS} per potential)", "reference F [eV/Å]", "predicted F [eV/Å]"
-    )
-
-
-def _parity(traces: list[_Trace], title: str, x_title: str, y_title: str) -> go.Figure | None:
-    """Scatter of (label, x, y, hover ids, visible) traces with a dashed y = x line; None if empty."""
-    if not traces:
-        return None
-    fig = go.Figure()
-    for label, x, y, ids, visible in traces:
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=y,
-                mode="markers",
-                name=label,
-                text=ids,
-                visible=visible or "legendonly",
-                marker={"size": 5, "opacity": 0.6},
-            )
-        )
-    values = np.concatenate([np.concatenate([t[1], t[2]]) for t in traces if t[4]])
-    values = values[np.isfinite(values)]
-    if values.size:
-        lo, hi = float(values.min()), float(values.max())
-        fig.add_trace(
-            go.Scatter(
-                x=[lo, hi],
-                y=[lo, hi],
-                mode="lines",
-                name="y = x",
-                line={"dash": "dash", "color": "#7b8794"},
-                hoverinfo="skip",
-            )
-        )
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title)
-    return fig
-
-
-def _group_bars(scored: Labelled) -> go.Figure | None:
-    name = "energy_aligned_rmse_meV_per_atom"
-    fig = go.Figure()
-    for label, record in scored:
-        groups = [(g.group, m.value) for g in record.groups for m in g.metrics if m.name == name]
-        if groups:
-            names = [escape(g or "(none)") for g, _ in groups]
-            fig.add_trace(go.Bar(x=names, y=[v for _, v in groups], name=label))
-    if not fig.data:
-        return None
-    fig.update_layout(
-        title="Energy RMSE per group (offsets removed)", barmode="group", yaxis_title="E RMSE (aligned) [meV/atom]"
-    )
-    return fig
+    figures = list(builders.get(kind, lambda _: ())(scored)) + curve_figures(scored, kind, table.columns)
+    return [paint(f, colors) for f in figures if f is not None]
 
 
 def _provenance(tables: Sequence[Table]) -> str:
-    """Datasets, potentials, environments and literature targets behind `tables`."""
+    """Datasets (paths under the data root), potentials, environments and literature behind `tables`."""
     records = [r for t in tables for r in t.records]
-    labels = {row.spec: row.label for t in tables for row in t.rows}
-    datasets = {(d.id, d.sha256): d for r in records if (d := r.dataset) is not None}
-    potentials = {r.potential.spec: r.potential for r in records}
     envs = {json.dumps(to_jsonable(r.environment), sort_keys=True): r.environment for r in records}
     columns = [c for t in tables for c in t.columns if c.target is not None]
     refs = sorted({(c.label, c.target, c.unit, c.reference) for c in columns}, key=str)
     parts = ["<footer><h2>Provenance</h2>"]
-    if datasets:
-        rows = [
-            [d.id, d.path, d.sha256, str(d.n_structures), d.citation, d.source, d.license, d.method]
-            for d in datasets.values()
-        ]
-        header = ["id", "path", "sha256", "structures", "citation", "source", "license", "method"]
-        parts.append("<h3>Datasets</h3>" + _grid(header, rows))
-    rows = [
-        [labels.get(p.spec, p.name), p.spec, p.version, p.citation, p.license, p.reference_method]
-        for p in potentials.values()
+    datasets = [
+        [d.id, d.path, d.sha256[:16] + "…", str(d.n_structures), d.citation, d.source, d.license, d.method]
+        for d in dataset_sources(tables)
     ]
-    header = ["potential", "spec", "version", "citation", "license", "trained on"]
-    parts.append("<h3>Potentials</h3>" + _grid(header, rows) if rows else "")
+    if datasets:
+        head = ["id", "path (under the data root)", "sha256", "structures", "citation", "source", "license", "method"]
+        parts.append("<h3>Datasets</h3>" + _grid(head, datasets))
+    potentials = [
+        [p.label, p.spec, p.version, p.citation, p.license, p.reference_method] for p in potential_sources(tables)
+    ]
+    if potentials:
+        head = ["potential", "spec", "version", "citation", "license", "trained on"]
+        parts.append("<h3>Potentials</h3>" + _grid(head, potentials))
     rows = [
         [
             e.python,
@@ -281,8 +258,11 @@ def _provenance(tables: Sequence[Table]) -> str:
         ]
         for e in envs.values()
     ]
-    header = ["python", "platform", "mlip-bench", "packages", "OMP_NUM_THREADS", "CPUs"]
-    parts.append("<h3>Environment</h3>" + _grid(header, rows) if rows else "")
+    if rows:
+        parts.append(
+            "<h3>Environment</h3>"
+            + _grid(["python", "platform", "mlip-bench", "packages", "OMP_NUM_THREADS", "CPUs"], rows)
+        )
     if refs:
         items = "".join(
             f"<li>{escape(label)} = {target:g} {escape(unit)}: {escape(ref)}</li>" for label, target, unit, ref in refs
@@ -291,7 +271,7 @@ def _provenance(tables: Sequence[Table]) -> str:
     return "".join(parts) + "</footer>"
 
 
-def _grid(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+def _grid(head: list[str], rows: list[list[str]]) -> str:
+    cells = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<div class=wrap><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    return f"<div class=wrap><table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table></div>"

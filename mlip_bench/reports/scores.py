@@ -39,11 +39,17 @@ class ScoreSpec:
 
 
 def parse_scores(
-    raw: object, *, source: str, tasks: Sequence[str] = (), potentials: Sequence[str] = ()
+    raw: object,
+    *,
+    source: str,
+    tasks: Sequence[str] = (),
+    potentials: Sequence[str] = (),
+    produces: Callable[[str, str], bool] | None = None,
 ) -> tuple[ScoreSpec, ...]:
     """The ``scores:`` list of a leaderboard file; raises TaskSpecError naming the file and field,
     also when a criterion's task or a listed potential is not on the leaderboard (`tasks`,
-    `potentials`: what the leaderboard runs; empty skips that check)."""
+    `potentials`: what the leaderboard runs; empty skips that check) or a criterion's task cannot
+    produce its metric (`produces(task id, metric)`; None skips that check)."""
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -61,6 +67,7 @@ def parse_scores(
             among = tuple(str(p) for p in entry.get("potentials", ()))
             _check_known(source, i, "criteria[].task", [c.task for c in criteria], tasks)
             _check_known(source, i, "potentials", among, potentials)
+            _check_metrics(source, i, criteria, produces)
             out.append(ScoreSpec(str(entry["id"]), str(entry.get("title", entry["id"])), method, criteria, among))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise TaskSpecError(f"{source}: scores[{i}]: missing or malformed field {exc}") from exc
@@ -71,6 +78,17 @@ def _check_known(source: str, i: int, field: str, names: Sequence[str], known: S
     unknown = [n for n in names if known and n not in known]
     if unknown:
         raise TaskSpecError(f"{source}: scores[{i}].{field}: {', '.join(unknown)} not on this leaderboard")
+
+
+def _check_metrics(
+    source: str, i: int, criteria: Sequence[Criterion], produces: Callable[[str, str], bool] | None
+) -> None:
+    """A criterion on a metric its task never produces would leave every V empty, silently."""
+    for j, c in enumerate(criteria):
+        if produces is not None and not produces(c.task, c.metric):
+            raise TaskSpecError(
+                f"{source}: scores[{i}].criteria[{j}].metric: task {c.task!r} does not produce {c.metric!r}"
+            )
 
 
 def _paper001(criteria: Mapping[str, Sequence[float]], higher: Mapping[str, bool], weights: Mapping[str, float]):  # type: ignore[no-untyped-def]
