@@ -604,3 +604,17 @@ def test_paths_and_cold_curves_show_the_dft_reference() -> None:
     (fig,) = html_report._figures(build_tables([cold])[0])
     bar = fig.data[-1]
     assert bar.name == "cited energy of each minimum" and list(bar.y) == [32.19, 32.19] and list(bar.x) == [15.0, 17.0]
+
+
+def test_no_star_between_potentials_scored_on_different_structures() -> None:
+    """Equal counts are not comparable coverage: 2 Li structures against 2 Al structures."""
+    from mlip_bench.reports.leaderboard import build_table
+
+    def rec(spec: str, ids: tuple[str, ...], rmse: float) -> ResultRecord:
+        metric = MetricValue("e_rmse", rmse, "meV/atom", "lower")
+        return _record("t", "rmse", spec, metrics=(metric,), items=tuple(ItemRecord(i, "ok") for i in ids))
+
+    records = [rec("li", ("li1", "li2"), 1.0), rec("al1", ("al1", "al2"), 3.0), rec("al2", ("al1", "al2"), 2.0)]
+    table = build_table("t", records)
+    starred = [row.label for row in table.rows if any(cell.best for cell in row.cells)]
+    assert starred == ["AL2"]  # best among the two that scored the same Al structures, not the Li one

@@ -114,11 +114,18 @@ def _directions(task_id: str, template: ResultRecord) -> dict[str, str]:
 
 
 def _rankable(records: Sequence[ResultRecord]) -> list[ResultRecord]:
-    """Records that may be marked best: scored on the largest common set of structures, with no
-    failed item (a potential that returned an absurd value on one structure is never best)."""
-    scored = [r for r in records if r.status == "ok" and r.counts.failed == 0]
-    full = max((r.counts.ok for r in scored), default=0)
-    return [r for r in scored if r.counts.ok == full > 0]
+    """Records that may be marked best: scored on the same structures, the largest such set, with no
+    failed item (a potential that returned an absurd value on one structure is never best). Equal
+    counts are not enough: on the Li-Al set a Li potential scores 14 Li structures and an Al one 14
+    Al structures, and their errors are not comparable."""
+    scored = [r for r in records if r.status == "ok" and r.counts.failed == 0 and r.counts.ok > 0]
+    by_set: dict[frozenset[str], list[ResultRecord]] = {}
+    for record in scored:
+        by_set.setdefault(frozenset(i.id for i in record.items if i.status == "ok"), []).append(record)
+    if not by_set:
+        return []
+    largest = max(by_set.items(), key=lambda kv: (len(kv[0]), len(kv[1])))
+    return largest[1]
 
 
 def build_table(task_id: str, records: Sequence[ResultRecord], spec: LeaderboardSpec | None = None) -> Table:
