@@ -32,7 +32,8 @@ def _load(path: str) -> tuple[str, dict[str, Frame]]:
 
 
 class PredictionsCalculator(Calculator):  # type: ignore[misc]
-    """Looks up the prediction for ``atoms.info['id']``; raises EvaluationError on any mismatch."""
+    """Looks up the prediction for ``atoms.info['id']``; raises EvaluationError on any mismatch, and
+    for a structure whose predicted values in the file are non-finite or malformed."""
 
     implemented_properties = ["energy", "forces", "stress"]  # noqa: RUF012 (ASE declares it as a list)
 
@@ -47,6 +48,9 @@ class PredictionsCalculator(Calculator):  # type: ignore[misc]
         frame = self.by_id.get(key)
         if frame is None:
             raise EvaluationError(f"{self.path}: no prediction for structure id {key!r}")
+        problem = frame.problem()  # a NaN or malformed value in the file fails this structure only
+        if problem:
+            raise EvaluationError(f"predictions file {problem}")
         if not np.array_equal(frame.atoms.numbers, atoms.numbers):
             raise EvaluationError(f"{self.path}: structure {key!r}: species differ from the dataset's")
         if np.abs(frame.atoms.positions - atoms.positions).max() > POSITION_TOLERANCE_A:

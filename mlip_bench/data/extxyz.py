@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zlib
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import ase.io
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io.extxyz import key_val_dict_to_str, key_val_str_to_dict
 
 from mlip_bench.data.frames import Dataset, Frame, Provenance, make_frame
 from mlip_bench.errors import DataError
@@ -19,6 +22,8 @@ from mlip_bench.errors import DataError
 #: info keys that are not labels: results ASE turned into calculator results, and the frame id
 _NOT_LABELS = frozenset({"energy", "free_energy", "stress", "forces", "virial", "id"})
 _GZIP_MAGIC = b"\x1f\x8b"
+#: comment-line keys holding reference labels: a malformed one costs its frame, not the file
+_LABEL_KEYS = ("stress", "virial", "energy", "free_energy")
 
 
 def sha256_of(path: str | Path) -> str:
@@ -102,16 +107,98 @@ def _decode(raw: bytes, path: Path) -> tuple[str, bool]:
 
 
 def _parse(text: str, path: Path, stem: str) -> list[Frame]:
+    """Every frame; the fast path parses the whole text at once, and a file that fails is parsed
+    again frame by frame (:func:`_parse_slowly`) to keep frames whose only fault is a label."""
     frames: list[Frame] = []
     try:
         for index, atoms in enumerate(ase.io.iread(io.StringIO(text), index=":", format="extxyz")):
             frames.append(_frame_from_atoms(atoms, path, index, stem))
     except DataError:
         raise
-    except Exception as exc:  # ase raises many kinds on a broken file
-        where = f"frame {len(frames)}" if frames else "the first frame"
-        raise DataError(f"{path}: cannot read {where}: {type(exc).__name__}: {exc}") from exc
+    except Exception:  # ase raises many kinds on a broken file: find the frame and the field
+        return _parse_slowly(text, path, stem)
     return frames
+
+
+def _parse_slowly(text: str, path: Path, stem: str) -> list[Frame]:
+    """Frame by frame: a frame whose comment line holds a malformed label (a stress of 5 numbers)
+    is kept with that label dropped and recorded as its problem; any other fault is a DataError
+    naming the frame, the line it starts at and, where known, the field."""
+    lines = text.splitlines(keepends=True)
+    frames: list[Frame] = []
+    start = 0
+    while start < len(lines) and lines[start].strip():
+        index = len(frames)
+        where = f"frame {index}" if index else "the first frame"
+        end, short = _frame_end(lines, start, f"{path}: cannot read {where}")
+        try:
+            atoms, dropped = _read_block(lines[start:end])
+        except Exception as exc:
+            raise DataError(f"{path}: cannot read {where}: {_explain(exc)} (frame at line {start + 1}{short})") from exc
+        frame = _frame_from_atoms(atoms, path, index, stem)
+        if dropped:
+            name, reason = dropped
+            at = f"{path}: frame {index} (id {frame.id!r})"
+            frame = replace(frame, problems={**frame.problems, name: f"{at}: field {name!r} is malformed: {reason}"})
+        frames.append(frame)
+        start = end
+    rest = next((i for i in range(start, len(lines)) if lines[i].strip()), None)
+    if rest is not None:
+        raise DataError(f"{path}: cannot read frame {len(frames)}: text after a blank line (line {rest + 1})")
+    return frames
+
+
+def _frame_end(lines: list[str], start: int, context: str) -> tuple[int, str]:
+    """The line after the frame that starts at line `start` with its atom count, and a note when the
+    file ends before it does."""
+    try:
+        count = int(lines[start].strip())
+    except ValueError:
+        got = lines[start].strip()[:40]
+        raise DataError(f"{context}: line {start + 1}: expected the atom count, got {got!r}") from None
+    if count < 0:
+        raise DataError(f"{context}: line {start + 1}: negative atom count {count}")
+    end = start + 2 + count
+    if end <= len(lines):
+        return end, ""
+    have = max(len(lines) - start - 2, 0)
+    return len(lines), f"; the file ends after {have} of its {count} atom lines"
+
+
+def _read_block(block: list[str]) -> tuple[Atoms, tuple[str, str] | None]:
+    """One frame's atoms; when only a label of its comment line breaks it, the atoms without that
+    label and (label, reason)."""
+    try:
+        return _read_one(block), None
+    except Exception as exc:
+        first_error = exc
+    for name in _LABEL_KEYS:
+        stripped = _drop_key(block[1], name)
+        if stripped == block[1]:
+            continue
+        try:
+            atoms = _read_one([block[0], stripped, *block[2:]])
+        except Exception:
+            continue
+        return atoms, (name, f"{type(first_error).__name__}: {first_error}")
+    raise first_error
+
+
+def _read_one(block: list[str]) -> Atoms:
+    atoms = ase.io.read(io.StringIO("".join(block)), index=0, format="extxyz")
+    assert isinstance(atoms, Atoms)  # index=0: one frame
+    return atoms
+
+
+def _drop_key(comment: str, name: str) -> str:
+    pattern = rf"(?<![\w-]){re.escape(name)}\s*=\s*(\"(?:[^\"\\]|\\.)*\"|'[^']*'|\{{[^}}]*\}}|\S+)"
+    return re.sub(pattern, " ", comment, flags=re.IGNORECASE)
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, KeyError):  # ase's symbol table
+        return f"field 'species': unknown element symbol {exc.args[0]!r}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _frame_from_atoms(atoms: Atoms, path: Path, index: int, stem: str) -> Frame:
@@ -162,7 +249,39 @@ def frame_to_atoms(frame: Frame) -> Atoms:
 
 
 def write_extxyz(frames: Iterable[Frame], path: str | Path) -> Path:
-    """Write frames as extended XYZ (gzip when the name ends in ``.gz``)."""
+    """Write frames as extended XYZ (gzip when the name ends in ``.gz``).
+
+    Raises :class:`DataError` naming the frame and label when an id or label would not read back
+    as written (ASE's parser turns "T" into True, "01" into 1, swallows an empty value; parquet
+    keeps any string)."""
     path = Path(path)
+    frames = list(frames)
+    for frame in frames:
+        _check_writable(frame, path)
     ase.io.write(str(path), [frame_to_atoms(f) for f in frames], format="extxyz")
     return path
+
+
+#: comment-line keys with a meaning of their own: a label of that name would be read as something else
+_RESERVED = frozenset({*_NOT_LABELS, "pbc", "lattice", "properties", "time"})
+
+
+def _check_writable(frame: Frame, path: Path) -> None:
+    for key, value in {"id": frame.id, **frame.labels}.items():
+        if key != "id" and (key.lower() in _RESERVED or not re.fullmatch(r"[A-Za-z_][\w.-]*", key)):
+            raise DataError(f"{path}: frame {frame.id!r}: label name {key!r} cannot be written to extended XYZ")
+        if not _reads_back(key, value):
+            raise DataError(
+                f"{path}: frame {frame.id!r}: {'id' if key == 'id' else f'label {key!r}'} = {value!r} would not "
+                "read back from extended XYZ as written (ASE parses it as another value); write parquet instead"
+            )
+
+
+def _reads_back(key: str, value: str) -> bool:
+    try:
+        parsed = key_val_str_to_dict(key_val_dict_to_str({key: value, "z_end": "z"}))
+    except Exception:
+        return False
+    got = parsed.get(key)
+    scalar = isinstance(got, str | int | float | bool | np.integer)
+    return set(parsed) == {key, "z_end"} and scalar and str(got) == value

@@ -6,14 +6,22 @@ xx yy zz yz xz xy, positive = tensile.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
+from mlip_bench.data.checks import number as checked_number
+from mlip_bench.data.checks import numbers_array, structure_problems, unit_warnings, unknown_elements
 from mlip_bench.errors import DataError
+
+#: the reference labels a frame may carry
+LABEL_FIELDS = ("energy", "forces", "stress")
+#: fields whose problem makes a structure unfit for any potential call (see data.checks)
+STRUCTURE_FIELDS = ("atoms", "positions", "cell")
 
 
 @dataclass(frozen=True)
@@ -32,8 +40,11 @@ class Provenance:
 class Frame:
     """One structure with its reference labels; any label may be absent (None).
 
-    Frames are shared between every task that uses a dataset (datasets are loaded once per
-    process), so their arrays are read-only: work on ``frame.atoms.copy()``.
+    `problems` maps a field ("energy", "forces", "stress"; "atoms", "positions", "cell") to why it
+    is unusable, the message naming file, frame and field: a bad label is kept as None, and a task
+    that needs that field (any task, for a structure field) records the frame as invalid and never
+    predicts it. Frames are shared between every task that uses a dataset (datasets are loaded once
+    per process), so their arrays are read-only: work on ``frame.atoms.copy()``.
     """
 
     id: str
@@ -42,6 +53,13 @@ class Frame:
     forces_eV_per_A: np.ndarray | None = None
     stress_eV_per_A3: np.ndarray | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    problems: Mapping[str, str] = field(default_factory=dict)
+
+    def problem(self, needs: Iterable[str] = LABEL_FIELDS) -> str:
+        """Why this frame cannot be scored on the labels `needs` ("" when it can); a structure
+        problem always counts."""
+        wanted = (*STRUCTURE_FIELDS, *needs)
+        return "; ".join(reason for name, reason in self.problems.items() if name in wanted)
 
     @property
     def n_atoms(self) -> int:
@@ -78,6 +96,14 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.frames)
 
+    @cached_property
+    def unit_warnings(self) -> tuple[str, ...]:
+        """Warnings that the reference energies or stresses look like other units than eV and
+        eV/Å³ (:func:`mlip_bench.data.checks.unit_warnings`); nothing is converted."""
+        energies = (f.energy_eV / f.n_atoms for f in self.frames if f.energy_eV is not None and f.n_atoms)
+        stresses = (float(np.abs(f.stress_eV_per_A3).max()) for f in self.frames if f.stress_eV_per_A3 is not None)
+        return unit_warnings(self.provenance.path or self.provenance.source or self.id, energies, stresses)
+
 
 def make_frame(
     *,
@@ -90,28 +116,30 @@ def make_frame(
     stress: object = None,
     labels: Mapping[str, str] | None = None,
 ) -> Frame:
-    """Validate raw labels and build a :class:`Frame`.
+    """Validate raw labels and the structure, and build a :class:`Frame`.
 
-    Stress may be given as 6 Voigt numbers or a 3x3 tensor. Raises :class:`DataError`
-    naming `source`, the frame index and the field when a shape or value is wrong.
+    Stress may be given as 6 Voigt numbers or a 3x3 tensor (or its 9 numbers). A label that is
+    not a finite number of the right shape, and a structure no potential may see (NaN positions, a
+    singular or impossibly dense cell, too many atoms; :mod:`mlip_bench.data.checks`), are recorded
+    in ``Frame.problems`` with a message naming `source`, the frame index, its id and the field:
+    that frame fails alone. Raises :class:`DataError` (the whole file is wrong) only for an atomic
+    number that is no element.
     """
     where = f"{source}: frame {index} (id {frame_id!r})"
+    unknown = unknown_elements(atoms.numbers)
+    if unknown:
+        raise DataError(
+            f"{where}: field 'numbers': atomic number {unknown[0]} is no element (known: 1-118; 0 is ASE's dummy 'X')"
+        )
     n = len(atoms)
-    energy_ev = None
-    if energy is not None:
-        energy_ev = float(energy)  # type: ignore[arg-type]
-        if not np.isfinite(energy_ev):
-            raise DataError(f"{where}: field 'energy' is not finite ({energy_ev})")
-    forces_arr = None
-    if forces is not None:
-        forces_arr = np.array(forces, dtype=float)  # a copy: it is made read-only below
-        if forces_arr.shape != (n, 3):
-            raise DataError(f"{where}: field 'forces' has shape {forces_arr.shape}, expected ({n}, 3)")
-        if not np.all(np.isfinite(forces_arr)):
-            raise DataError(f"{where}: field 'forces' has non-finite values")
-    stress_arr = None
-    if stress is not None:
-        stress_arr = _voigt(np.array(stress, dtype=float), where)
+    reasons: dict[str, str] = {}
+    energy_ev, reasons["energy"] = checked_number(energy, "energy")
+    forces_arr, reasons["forces"] = numbers_array(forces, "forces", [(n, 3)])
+    stress_arr, reasons["stress"] = numbers_array(stress, "stress", [(6,), (3, 3), (9,)])
+    if stress_arr is not None and stress_arr.shape != (6,):
+        full = stress_arr.reshape(3, 3)
+        stress_arr = full[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]  # Voigt xx yy zz yz xz xy (fancy indexing copies)
+    reasons |= structure_problems(atoms)
     clean = atoms.copy()
     clean.calc = None
     _freeze(clean.cell.array, forces_arr, stress_arr, *clean.arrays.values())
@@ -122,6 +150,7 @@ def make_frame(
         forces_eV_per_A=forces_arr,
         stress_eV_per_A3=stress_arr,
         labels=dict(labels or {}),
+        problems={name: f"{where}: {reason}" for name, reason in reasons.items() if reason},
     )
 
 
@@ -137,15 +166,3 @@ def read_only(values: np.ndarray) -> np.ndarray:
     out = np.array(values, dtype=float)
     out.flags.writeable = False
     return out
-
-
-def _voigt(stress: np.ndarray, where: str) -> np.ndarray:
-    if stress.shape == (3, 3):
-        stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]  # fancy indexing copies
-    elif stress.shape == (9,):
-        return _voigt(stress.reshape(3, 3), where)
-    if stress.shape != (6,):
-        raise DataError(f"{where}: field 'stress' has shape {stress.shape}, expected (6,) or (3, 3)")
-    if not np.all(np.isfinite(stress)):
-        raise DataError(f"{where}: field 'stress' has non-finite values")
-    return stress

@@ -48,36 +48,64 @@ def frame_to_row(frame: Frame) -> dict[str, Any]:
 
 
 def row_to_frame(row: Mapping[str, Any], *, source: str, index: int) -> Frame:
-    """Inverse of :func:`frame_to_row`; raises :class:`DataError` naming source, row and column."""
+    """Inverse of :func:`frame_to_row`. A malformed label (energy, forces, stress) or an unusable
+    structure (NaN positions, singular cell) is recorded in ``Frame.problems``: that row fails alone.
+    Raises :class:`DataError` naming source, row and column when the row cannot describe a
+    structure at all (a required column missing, numbers that are no elements, wrong lengths)."""
+    where = f"{source}: row {index}"
     for column in REQUIRED_COLUMNS:
         if row.get(column) is None:
-            raise DataError(f"{source}: row {index}: required column {column!r} is missing or null")
-    numbers = np.asarray(row["numbers"], dtype=int)
+            raise DataError(f"{where}: required column {column!r} is missing or null")
+    numbers = _integers(row["numbers"], f"{where}: column 'numbers'")
     n = len(numbers)
     try:
-        atoms = Atoms(
-            numbers=numbers,
-            positions=np.asarray(row["positions"], dtype=float).reshape(n, 3),
-            cell=np.asarray(row["cell"], dtype=float).reshape(3, 3),
-            pbc=list(row["pbc"]),
-        )
-    except ValueError as exc:
-        raise DataError(f"{source}: row {index}: columns 'positions'/'cell' malformed: {exc}") from exc
-    forces = row.get("forces")
-    try:
-        labels = json.loads(row.get("labels") or "{}")
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{source}: row {index}: column 'labels' is not JSON: {exc}") from exc
+        positions = np.asarray(row["positions"], dtype=float).reshape(n, 3)
+        cell = np.asarray(row["cell"], dtype=float).reshape(3, 3)
+        pbc = np.asarray(row["pbc"])
+        if pbc.shape != (3,) or pbc.dtype.kind not in "bi":
+            raise ValueError(f"'pbc' must be 3 booleans, got {row['pbc']!r:.60}")
+        atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc.astype(bool))
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{where}: columns 'positions'/'cell'/'pbc' malformed: {exc}") from exc
     return make_frame(
         source=source,
         index=index,
         frame_id=str(row["id"]),
         atoms=atoms,
         energy=row.get("energy"),
-        forces=None if forces is None else np.asarray(forces, dtype=float).reshape(-1, 3),
+        forces=_per_atom(row.get("forces")),
         stress=row.get("stress"),
-        labels={str(k): str(v) for k, v in labels.items()},
+        labels=_labels(row.get("labels"), where),
     )
+
+
+def _integers(value: Any, where: str) -> np.ndarray:
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{where}: not a list of atomic numbers: {exc}") from exc
+    if raw.ndim != 1 or (raw.size and raw.dtype.kind not in "iu"):
+        raise DataError(f"{where}: not a list of atomic numbers ({raw.dtype} of shape {raw.shape})")
+    return raw.astype(int)
+
+
+def _per_atom(forces: Any) -> Any:
+    """Flat N*3 forces as (N, 3); anything else as given, for make_frame to judge and record."""
+    try:
+        arr = np.asarray(forces, dtype=float)
+    except (TypeError, ValueError):
+        return forces
+    return arr.reshape(-1, 3) if arr.ndim == 1 and arr.size % 3 == 0 else forces
+
+
+def _labels(value: Any, where: str) -> dict[str, str]:
+    try:
+        labels = json.loads(value or "{}")
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{where}: column 'labels' is not JSON: {exc}") from exc
+    if not isinstance(labels, dict):
+        raise DataError(f"{where}: column 'labels' is not a JSON object ({type(labels).__name__})")
+    return {str(k): str(v) for k, v in labels.items()}
 
 
 def read_hf(

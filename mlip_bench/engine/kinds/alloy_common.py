@@ -80,8 +80,8 @@ def score_frames(
     """Predict every selected structure of the task's dataset (cached across tasks).
 
     Returns the scored structures and one item record per structure (ok, failed, skipped for an
-    element the potential lacks, invalid for a missing reference energy). Never raises for a
-    structure.
+    element the potential lacks, invalid for a missing or malformed reference energy or an unusable
+    structure). Never raises for a structure.
     """
     assert ctx.dataset is not None
     key = group_label(ctx)
@@ -89,8 +89,14 @@ def score_frames(
     scored: list[Scored] = []
     items: list[ItemRecord] = []
     bar = tqdm(frames, desc=f"{ctx.task.id} | {ctx.potential.info.spec}", disable=not ctx.progress, leave=False)
+    if need_reference:  # wrong units in the reference file: a warning in the record, nothing converted
+        ctx.notes.extend(w for w in ctx.dataset.unit_warnings if w not in ctx.notes)
     for frame in bar:
         group = str(frame.labels.get(key, ""))
+        problem = frame.problem(("energy",) if need_reference else ())
+        if problem:
+            items.append(ItemRecord(frame.id, "invalid", problem, frame.n_atoms, group))
+            continue
         missing = ctx.potential.info.unsupported(frame.elements)
         if missing:
             reason = f"elements {sorted(missing)} not supported by {ctx.potential.info.spec}"

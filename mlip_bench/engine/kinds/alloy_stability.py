@@ -268,8 +268,11 @@ class IrregularKind(TaskKind):
         {"n_energy_below_floor", "n_atoms_force_above_ceiling", "max_force_eV_per_A", "min_energy_eV_per_atom"}
     )
 
+    counts_unphysical = True  # its metrics count what other kinds refuse as unphysical
+
     def wants_prediction(self, ctx: TaskContext, frame: Frame) -> bool:
-        return not ctx.potential.info.unsupported(frame.elements)  # no reference needed
+        # no reference needed; a structure no potential may see (NaN positions) is never predicted
+        return not ctx.potential.info.unsupported(frame.elements) and not frame.problem(())
 
     def run(self, ctx: TaskContext) -> Outcome:
         floor = float(ctx.parameter("energy_floor_eV_per_atom"))

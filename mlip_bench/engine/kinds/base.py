@@ -14,7 +14,7 @@ from ase.build import bulk
 from mlip_bench.adapters.registry import Potential
 from mlip_bench.data.frames import Dataset, Frame
 from mlip_bench.engine.artifacts import ChunkPredictions, frame_key
-from mlip_bench.engine.evaluate import Prediction, predict
+from mlip_bench.engine.evaluate import Prediction, check_physical, predict
 from mlip_bench.engine.parameters import NO_DEFAULT, Param, declared_default, produces_metric
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.engine.spec import StructureSpec, TaskSpec
@@ -97,18 +97,22 @@ class TaskContext:
         computed it (once per potential, shared by tasks), else computed now when this context has a
         calculator. Raises EvaluationError (the stored reason when the potential failed on it)."""
         key = frame_key(frame)
-        stored = self.predictions.predictions.get(key)
-        if stored is not None:
-            return stored
-        if key in self.predictions.failures:
-            raise EvaluationError(self.predictions.failures[key])
-        if self.calculator is None:
-            raise EvaluationError(f"structure {frame.id!r}: no prediction (its work item did not finish)")
-        atoms = frame.atoms.copy()
-        atoms.info["id"] = frame.id  # the predictions adapter matches by id
         where = f"{self.dataset.provenance.path if self.dataset else ''}: structure {frame.id!r}"
-        pred = predict(self.calculator, atoms, label=f"{where} with {self.potential.info.spec}")
-        self.calculator_seconds += pred.seconds
+        label = f"{where} with {self.potential.info.spec}"
+        pred = self.predictions.predictions.get(key)
+        if pred is None:
+            if key in self.predictions.failures:
+                raise EvaluationError(self.predictions.failures[key])
+            if self.calculator is None:
+                raise EvaluationError(f"structure {frame.id!r}: no prediction (its work item did not finish)")
+            atoms = frame.atoms.copy()
+            atoms.info["id"] = frame.id  # the predictions adapter matches by id
+            pred = predict(self.calculator, atoms, label=label)
+            self.calculator_seconds += pred.seconds
+        from mlip_bench.engine.kinds import get_kind  # the registry imports this module
+
+        if not get_kind(self.task.kind).counts_unphysical:  # stored raw: the check is the scoring kind's
+            check_physical(pred, frame.atoms, label=label)
         return pred
 
 
@@ -132,6 +136,9 @@ class TaskKind(ABC):
     #: seconds one work item may run before its worker is stopped (task parameter ``item_timeout_s``
     #: and the CLI's ``--timeout`` override it)
     item_timeout_s: ClassVar[float] = 3600.0
+    #: True for a kind that counts unphysical predictions (``irregular``): values beyond any physical
+    #: scale reach it; every other kind records such a structure as failed (evaluate.check_physical)
+    counts_unphysical: ClassVar[bool] = False
 
     def accepts_metric(self, name: str, task: TaskSpec) -> bool:
         """Whether a run of `task` can produce a metric called `name` (in `produces` or matching
@@ -146,8 +153,10 @@ class TaskKind(ABC):
 
     def wants_prediction(self, ctx: TaskContext, frame: Frame) -> bool:
         """Dataset kinds: does this kind score `frame` (so a work item must predict it)? The default:
-        its elements are supported and it has a reference energy. Kinds that select otherwise say so."""
-        return not ctx.potential.info.unsupported(frame.elements) and frame.energy_eV is not None
+        its elements are supported, it has a reference energy and no problem with it or its structure
+        (such a frame is recorded invalid, never predicted). Kinds that select otherwise say so."""
+        supported = not ctx.potential.info.unsupported(frame.elements)
+        return supported and frame.energy_eV is not None and not frame.problem(("energy",))
 
     # Work items of property kinds. The default is one item, the whole run; kinds whose work splits
     # (one crystal, one strain, one MD segment) override all three so that a killed run loses at

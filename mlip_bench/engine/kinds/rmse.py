@@ -17,6 +17,7 @@ from tqdm import tqdm
 from mlip_bench.data.frames import Frame
 from mlip_bench.data.registry import registered_datasets
 from mlip_bench.engine.evaluate import Prediction
+from mlip_bench.engine.kinds import rmse_checks as checks
 from mlip_bench.engine.kinds.base import GroupValues, Outcome, TaskContext, TaskKind
 from mlip_bench.engine.parameters import STRING, Param, array, one_of
 from mlip_bench.engine.records import ItemRecord
@@ -91,12 +92,14 @@ class RmseKind(TaskKind):
                 items.append(ItemRecord(frame.id, "failed", str(exc), frame.n_atoms, group))
                 continue
             scored.append(_Scored(frame, pred, group))
-        notes = []
-        if "energy" not in provides:
-            notes.append(f"{label} computes no energies or stresses: only forces are scored")
         values, aligned = self._energy(scored, ctx.dataset.elements, "energy" in use)
         values |= self._forces(scored, "forces" in use) | self._stress(scored, "stress" in use)
         values |= self._nac(scored, "forces" in use)
+        notes = list(ctx.dataset.unit_warnings)  # wrong units in the reference file: warned, not converted
+        n_elements = len(ctx.potential.info.elements or ())
+        notes += _plausibility_notes(scored, use, (label, source, n_elements), values)
+        if "energy" not in provides:
+            notes.append(f"{label} computes no energies or stresses: only forces are scored")
         items.extend(self._item(s, aligned.get(s.frame.id, np.nan), use) for s in scored)
         groups = self._groups(scored, aligned, use) if group_by else ()
         notes.append(
@@ -120,6 +123,9 @@ class RmseKind(TaskKind):
 
     @staticmethod
     def _check(frame: Frame, need: set[str], ctx: TaskContext, source: str, group: str) -> ItemRecord | None:
+        problem = frame.problem(need)  # a malformed label or unusable structure: this frame only
+        if problem:
+            return ItemRecord(frame.id, "invalid", problem, frame.n_atoms, group)
         missing = ctx.potential.info.unsupported(frame.elements)
         if missing:
             reason = f"elements {sorted(missing)} not supported by {ctx.potential.info.spec}"
@@ -215,6 +221,44 @@ class RmseKind(TaskKind):
             values |= RmseKind._forces(members, "forces" in use)
             out.append(GroupValues(group, len(members), values))
         return tuple(out)
+
+
+def _plausibility_notes(
+    scored: list[_Scored], use: set[str], who: tuple[str, str, int], values: dict[str, float]
+) -> list[str]:
+    """Notes on reference units and on a probably wrong species mapping (rmse_checks); `who` is the
+    potential's spec, the dataset's file and the potential's element count, `values` the cell's metrics."""
+    spec, source, n_elements = who
+    notes = []
+    forces = _pairs([(s.frame.forces_eV_per_A, s.pred.forces_eV_per_A) for s in scored])
+    if "forces" in use and forces is not None:
+        notes.append(checks.force_unit_note(source, *forces))
+        energy = (
+            values.get("energy_rmse_meV_per_atom", np.nan),
+            values.get("energy_aligned_rmse_meV_per_atom", np.nan),
+        )
+        notes.append(checks.mapping_note(spec, source, forces, energy, n_elements))
+    stress = _pairs([(s.frame.stress_eV_per_A3, s.pred.stress_eV_per_A3) for s in scored])
+    if "stress" in use and stress is not None:
+        notes.append(checks.stress_unit_note(source, *stress))
+    energies = [s for s in scored if s.frame.energy_eV is not None]
+    if "energy" in use and energies:
+        symbols = sorted({e for s in energies for e in s.frame.elements})
+        fractions = np.array(
+            [[s.frame.atoms.get_chemical_symbols().count(e) / s.frame.n_atoms for e in symbols] for s in energies]
+        )
+        ref = np.array([_ref_energy(s.frame) / s.frame.n_atoms for s in energies])
+        pred = np.array([s.pred.energy_eV / s.frame.n_atoms for s in energies])
+        notes.append(checks.energy_unit_note(source, ref, pred, fractions))
+    return [n for n in notes if n]
+
+
+def _pairs(pairs: list[tuple[np.ndarray | None, np.ndarray | None]]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(reference, predicted) values, flattened, of the structures that have both; None if none has."""
+    both = [(r.ravel(), p.ravel()) for r, p in pairs if r is not None and p is not None]
+    if not both:
+        return None
+    return np.concatenate([r for r, _ in both]), np.concatenate([p for _, p in both])
 
 
 def _ref_energy(frame: Frame) -> float:
