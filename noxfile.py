@@ -17,7 +17,7 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 TORCH = "torch==2.13.0"
-CORE = ".[classical,test]"
+CORE = ".[classical,test,dask]"
 ENV = {"OMP_NUM_THREADS": "1", "TORCHANI_NO_WARN_EXTENSIONS": "1"}
 
 
