@@ -150,6 +150,15 @@ class Run:
         return f"{self.seconds(*names):.3f} s of {self.wall_s:.1f} s = {share:.2%} ({parts})"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _benchmarks_enabled(request: pytest.FixtureRequest) -> None:
+    """These runs take minutes: only under --benchmark-enable (nox -s bench), never in the test session,
+    where pytest-benchmark would still run each measured function once."""
+    config = request.config
+    if config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"):
+        pytest.skip("whole-process engine timings (minutes): run with --benchmark-enable, as nox -s bench does")
+
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("engine-perf")
