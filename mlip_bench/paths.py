@@ -78,3 +78,26 @@ def using_data_root(root: str | Path | None) -> Iterator[None]:
         yield
     finally:
         _explicit_root.pop()
+
+
+#: the artifact folder of the running store (``<results>/artifacts``), set by the engine around each work
+#: item so that adapters can keep expensive derived inputs (an MTP's active set) once per store
+_artifact_root: list[Path] = []
+
+
+def artifact_root() -> Path | None:
+    """The artifact folder of the run in progress, or None outside a run (then nothing is kept)."""
+    return _artifact_root[-1] if _artifact_root else None
+
+
+@contextlib.contextmanager
+def using_artifact_root(root: str | Path | None) -> Iterator[None]:
+    """Within the block, :func:`artifact_root` is `root` (no effect when None)."""
+    if root is None:
+        yield
+        return
+    _artifact_root.append(Path(root).expanduser().absolute())
+    try:
+        yield
+    finally:
+        _artifact_root.pop()

@@ -11,9 +11,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlip_bench.errors import OptionalDependencyError
+
+if TYPE_CHECKING:
+    from mlip_bench.adapters.uncertainty import UncertaintyInfo
 
 ALL_PROPERTIES = frozenset({"energy", "forces", "stress"})
 
@@ -34,6 +37,9 @@ class PotentialInfo:
     options: dict[str, str] = field(default_factory=dict)
     #: what the potential computes; force-only potentials (AGNI) lack "energy" and "stress"
     provides: frozenset[str] = ALL_PROPERTIES
+    #: what the potential says about its own uncertainty (None: nothing); its calculator then sets
+    #: ``results["uncertainty"]`` (and ``"uncertainties"`` per atom), see adapters/uncertainty.py
+    uncertainty: UncertaintyInfo | None = None
 
     def unsupported(self, symbols: Iterable[str]) -> frozenset[str]:
         """The elements of `symbols` this potential cannot handle (empty when all are fine)."""

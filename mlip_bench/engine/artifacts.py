@@ -131,7 +131,19 @@ class ArtifactStore:
         return ChunkPredictions(predictions, failures)
 
 
-_ARRAYS = ("keys", "energy_eV", "seconds", "n_forces", "forces_eV_per_A", "stress_eV_per_A3", "failed_keys", "reasons")
+_ARRAYS = (
+    "keys",
+    "energy_eV",
+    "seconds",
+    "n_forces",
+    "forces_eV_per_A",
+    "stress_eV_per_A3",
+    "failed_keys",
+    "reasons",
+    "uncertainty",
+    "n_atom_uncertainty",
+    "atom_uncertainty",
+)
 
 
 def _pack(chunk: ChunkPredictions) -> bytes:
@@ -139,6 +151,7 @@ def _pack(chunk: ChunkPredictions) -> bytes:
     preds = [chunk.predictions[k] for k in keys]
     forces = [p.forces_eV_per_A for p in preds if p.forces_eV_per_A is not None]
     failed = sorted(chunk.failures)
+    atom_u = [p.atom_uncertainty for p in preds]
     arrays: dict[str, np.ndarray] = {
         "keys": np.array(keys, dtype=str),
         "energy_eV": np.array([p.energy_eV for p in preds], dtype=float),
@@ -150,6 +163,10 @@ def _pack(chunk: ChunkPredictions) -> bytes:
         ).reshape(-1, 6),
         "failed_keys": np.array(failed, dtype=str),
         "reasons": np.array([chunk.failures[k] for k in failed], dtype=str),
+        # NaN: the potential has no uncertainty (adapters/uncertainty.py)
+        "uncertainty": np.array([np.nan if p.uncertainty is None else p.uncertainty for p in preds], dtype=float),
+        "n_atom_uncertainty": np.array([0 if a is None else len(a) for a in atom_u], dtype=int),
+        "atom_uncertainty": np.concatenate([a for a in atom_u if a is not None] or [np.zeros(0)]).astype(float),
     }
     arrays["sha256"] = np.array(_digest(arrays))
     buffer = io.BytesIO()
@@ -172,13 +189,19 @@ def _unpack(raw: bytes) -> ChunkPredictions:
     if str(arrays["sha256"]) != _digest(arrays):
         raise ValueError("checksum mismatch: the file was edited or damaged")
     offsets = np.concatenate([[0], np.cumsum(arrays["n_forces"])])
+    atom_offsets = np.concatenate([[0], np.cumsum(arrays["n_atom_uncertainty"])])
     predictions: dict[str, Prediction] = {}
     for i, key in enumerate(arrays["keys"]):
         n = int(arrays["n_forces"][i])
         forces = arrays["forces_eV_per_A"][offsets[i] : offsets[i + 1]] if n else None
         stress = arrays["stress_eV_per_A3"][i]
         energy, seconds = float(arrays["energy_eV"][i]), float(arrays["seconds"][i])
-        predictions[str(key)] = Prediction(energy, forces, None if np.isnan(stress).all() else stress, seconds)
+        u = float(arrays["uncertainty"][i])
+        has_atom_u = bool(arrays["n_atom_uncertainty"][i])
+        atom_u = arrays["atom_uncertainty"][atom_offsets[i] : atom_offsets[i + 1]] if has_atom_u else None
+        predictions[str(key)] = Prediction(
+            energy, forces, None if np.isnan(stress).all() else stress, seconds, None if np.isnan(u) else u, atom_u
+        )
     failures = {str(k): str(r) for k, r in zip(arrays["failed_keys"], arrays["reasons"], strict=True)}
     return ChunkPredictions(predictions, failures)
 

@@ -17,6 +17,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
+from mlip_bench.adapters.uncertainty import ATOM_KEY, STRUCTURE_KEY
 from mlip_bench.data.checks import number, numbers_array, structure_problems
 from mlip_bench.errors import EvaluationError
 
@@ -43,12 +44,16 @@ CALLS = [0]
 @dataclass(frozen=True)
 class Prediction:
     """energy (eV, total), forces (N, 3) eV/Å, stress (6,) eV/Å³ Voigt tensile-positive or None
-    when the potential has none; seconds spent inside the calculator."""
+    when the potential has none; seconds spent inside the calculator. `uncertainty` (per structure)
+    and `atom_uncertainty` (N,) are the potential's own uncertainty, in the unit its
+    ``PotentialInfo.uncertainty`` declares, or None (adapters/uncertainty.py)."""
 
     energy_eV: float
     forces_eV_per_A: np.ndarray | None
     stress_eV_per_A3: np.ndarray | None
     seconds: float
+    uncertainty: float | None = None
+    atom_uncertainty: np.ndarray | None = None
 
 
 def _call(calc: Any, atoms: Atoms, want_stress: bool) -> dict[str, Any]:
@@ -96,7 +101,21 @@ def predict(calc: Any, atoms: Atoms, *, label: str, want_stress: bool = True) ->
     stress = _checked(results.get("stress"), [(6,), (3, 3)], "stress", label)
     if stress is not None and stress.shape == (3, 3):
         stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-    return Prediction(energy, forces, stress, seconds)
+    uncertainty, atom_uncertainty = _uncertainty(results, len(work), label)
+    return Prediction(energy, forces, stress, seconds, uncertainty, atom_uncertainty)
+
+
+def _uncertainty(results: dict[str, Any], n_atoms: int, label: str) -> tuple[float | None, np.ndarray | None]:
+    """The calculator's own uncertainty (adapters/uncertainty.py keys), checked like any result: a
+    value that is there but unusable fails the structure rather than passing as "no uncertainty"."""
+    value = results.get(STRUCTURE_KEY)
+    if value is None:
+        return None, None
+    number_value, why = number(value, STRUCTURE_KEY)
+    if number_value is None or number_value < 0:
+        raise EvaluationError(f"{label}: potential returned an unusable uncertainty: {why or 'negative'}")
+    atoms_value = _checked(results.get(ATOM_KEY), [(n_atoms,)], "per-atom uncertainties", label)
+    return number_value, atoms_value
 
 
 def _checked(value: Any, shapes: list[tuple[int, ...]], name: str, label: str) -> np.ndarray | None:
@@ -163,3 +182,7 @@ class TimedCalculator(Calculator):  # type: ignore[misc]
             self.results["forces"] = pred.forces_eV_per_A
         if pred.stress_eV_per_A3 is not None:
             self.results["stress"] = pred.stress_eV_per_A3
+        if pred.uncertainty is not None:  # observers (MD extrapolation watch) read it from here
+            self.results[STRUCTURE_KEY] = pred.uncertainty
+            if pred.atom_uncertainty is not None:
+                self.results[ATOM_KEY] = pred.atom_uncertainty

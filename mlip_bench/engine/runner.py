@@ -128,6 +128,12 @@ class _Run:
             return builder.finish(
                 "not_applicable", f"{potential.info.spec} does not compute {what}, which task {cell.task.id} needs"
             )
+        if kind.requires_uncertainty and potential.info.uncertainty is None:
+            return builder.finish(
+                "not_applicable",
+                f"{potential.info.spec} reports no uncertainty, which task {cell.task.id} scores (an MTP needs "
+                "';training=DATASET', a committee 'committee:A|B|...'; see adapters/uncertainty.py)",
+            )
         state = _CellState(cell, builder, kind, potential)
         if kind.needs_dataset:
             try:
@@ -185,11 +191,14 @@ class _Run:
             label = f"{state.cell.task.id} | {state.potential.info.name} | {len(frames)} structures"
             job = PredictJob(
                 self.run_id, state.cell.potential, state.cell.data_root, label, pkey, chunk_key, source,
-                tuple(structures),
+                tuple(structures), self._artifact_root(),
             )  # fmt: skip
             self._schedule(state, chunk_key, job, timeout)
             for skey, _ in structures:
                 self.jobs_by_structure[(pkey, skey)] = chunk_key
+
+    def _artifact_root(self) -> str | None:
+        return str(self.artifacts.root) if self.artifacts is not None else None
 
     def _plan_items(self, state: _CellState, key: str, timeout: float) -> None:
         for item in state.kind.items(state.cell.task):
@@ -203,8 +212,9 @@ class _Run:
             scratch = str(self.artifacts.scratch_dir(item_key)) if self.artifacts is not None else None
             label = f"{state.cell.task.id} | {state.potential.info.name} | {item.id}"
             job = ItemJob(
-                self.run_id, state.cell.potential, state.cell.data_root, label, item_key, state.cell.task, item, scratch
-            )
+                self.run_id, state.cell.potential, state.cell.data_root, label, item_key, state.cell.task, item,
+                scratch, self._artifact_root(),
+            )  # fmt: skip
             self._schedule(state, item_key, job, timeout)
 
     def _schedule(self, state: _CellState, job_key: str, job: Job, timeout: float) -> None:

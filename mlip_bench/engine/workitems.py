@@ -23,7 +23,7 @@ from mlip_bench.engine.artifacts import ChunkPredictions
 from mlip_bench.engine.kinds.base import ItemOutput, ItemPlan, TaskContext
 from mlip_bench.engine.spec import TaskSpec
 from mlip_bench.errors import EvaluationError
-from mlip_bench.paths import using_data_root
+from mlip_bench.paths import using_artifact_root, using_data_root
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class PredictJob:
     chunk_key: str
     source: str
     structures: tuple[tuple[str, Atoms], ...]
+    #: the store's artifact folder, where adapters keep derived inputs (an MTP's active set)
+    artifacts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ItemJob:
     task: TaskSpec
     item: ItemPlan
     scratch: str | None = None
+    artifacts: str | None = None
 
 
 Job = PredictJob | ItemJob
@@ -87,7 +90,7 @@ def loaded(run_id: str, spec: str, scope: str) -> tuple[Potential, Any]:
 def execute(job: Job) -> ChunkPredictions | ItemOutput:
     """Run `job` here. Failures on one structure are part of the result; an error that escapes
     (the potential cannot be built, a bug) fails the whole job and the executor reports it."""
-    with using_data_root(job.data_root):
+    with using_data_root(job.data_root), using_artifact_root(job.artifacts):
         scope = job.source if isinstance(job, PredictJob) else job.task.id
         potential, calculator = loaded(job.run_id, job.potential, scope)
         if isinstance(job, PredictJob):

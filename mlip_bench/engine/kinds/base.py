@@ -139,6 +139,9 @@ class TaskKind(ABC):
     #: True for a kind that counts unphysical predictions (``irregular``): values beyond any physical
     #: scale reach it; every other kind records such a structure as failed (evaluate.check_physical)
     counts_unphysical: ClassVar[bool] = False
+    #: True for a kind that scores the potential's own uncertainty (``extrapolation``): a potential
+    #: without one (PotentialInfo.uncertainty None) is not applicable
+    requires_uncertainty: ClassVar[bool] = False
 
     def accepts_metric(self, name: str, task: TaskSpec) -> bool:
         """Whether a run of `task` can produce a metric called `name` (in `produces` or matching
