@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
-import yaml
-
+from mlip_bench.data.yaml_text import load_yaml
 from mlip_bench.paths import reference_dir
 
 #: header lines read for a citation
@@ -76,5 +75,5 @@ def _curated() -> dict[str, str]:
     path = reference_dir() / "potential_citations.yaml"
     if not path.is_file():
         return {}
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = load_yaml(path.read_text()) or {}
     return {str(entry["sha256"]): str(entry["citation"]) for entry in raw.get("files", [])}

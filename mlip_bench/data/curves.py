@@ -23,6 +23,7 @@ from functools import cache
 import numpy as np
 import yaml
 
+from mlip_bench.data.yaml_text import load_yaml
 from mlip_bench.errors import DataError
 from mlip_bench.paths import reference_dir
 
@@ -53,7 +54,7 @@ def reference_curves() -> dict[str, ReferenceCurve]:
     folder = reference_dir() / "curves"
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = load_yaml(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise DataError(f"{path}: not valid YAML: {exc}") from exc
         for i, entry in enumerate(raw.get("curves", [])):

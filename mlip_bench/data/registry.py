@@ -18,6 +18,7 @@ import yaml
 from mlip_bench.data.extxyz import read_bytes, read_extxyz, sha256_of
 from mlip_bench.data.frames import Dataset, Provenance, read_only
 from mlip_bench.data.hf import read_hf
+from mlip_bench.data.yaml_text import load_yaml
 from mlip_bench.errors import ChecksumError, DataError, DatasetNotFoundError
 from mlip_bench.paths import DATA_ENV, reference_dir, resolve_data_root
 
@@ -70,7 +71,7 @@ def registered_datasets(registry_file: Path | None = None) -> dict[str, DatasetE
     """All registry entries by id. Raises DataError naming the file and field on a bad entry."""
     registry_file = registry_file or reference_dir() / "datasets.yaml"
     try:
-        raw = yaml.safe_load(registry_file.read_text()) or {}
+        raw = load_yaml(registry_file.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise DataError(f"{registry_file}: cannot read the dataset registry: {exc}") from exc
     entries: dict[str, DatasetEntry] = {}

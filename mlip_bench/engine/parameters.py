@@ -130,6 +130,17 @@ def _validator(schema_json: str) -> Any:
     return jsonschema.Draft202012Validator(json.loads(schema_json))
 
 
+@cache
+def _schema_problem(schema_json: str) -> str:
+    """Why a parameter's schema is not a valid JSON schema ("" when it is); once per distinct schema
+    (every kind declares a handful of the same few, and checking one costs milliseconds)."""
+    try:
+        jsonschema.Draft202012Validator.check_schema(json.loads(schema_json))
+    except jsonschema.SchemaError as exc:
+        return str(exc.message)
+    return ""
+
+
 def _validate(param: Param, value: Any) -> jsonschema.ValidationError | None:
     validator = _validator(json.dumps(param.schema, sort_keys=True))
     return jsonschema.exceptions.best_match(validator.iter_errors(value))
@@ -147,10 +158,9 @@ def check_declarations(parameters: Sequence[Param], *, owner: str) -> None:
         seen.add(p.name)
         if p.input and p.input not in INPUT_TYPES:
             raise KindError(f"{owner}: parameter {p.name!r}: input {p.input!r} not one of {INPUT_TYPES}")
-        try:
-            jsonschema.Draft202012Validator.check_schema(dict(p.schema))
-        except jsonschema.SchemaError as exc:
-            raise KindError(f"{owner}: parameter {p.name!r}: bad schema: {exc.message}") from exc
+        why = _schema_problem(json.dumps(p.schema, sort_keys=True))
+        if why:
+            raise KindError(f"{owner}: parameter {p.name!r}: bad schema: {why}")
         if p.default is not None and (error := _validate(p, _plain(p.default))) is not None:
             raise KindError(f"{owner}: parameter {p.name!r}: default {p.default!r} fails its schema: {error.message}")
 

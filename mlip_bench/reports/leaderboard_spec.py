@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from mlip_bench.data.yaml_text import load_yaml
 from mlip_bench.engine.spec import TaskSpec, all_tasks
 from mlip_bench.errors import TaskSpecError, UnknownChoiceError
 from mlip_bench.paths import tasks_dir
@@ -71,7 +72,7 @@ def load_leaderboard(name_or_path: str) -> LeaderboardSpec:
         raise TaskSpecError(f"unknown leaderboard {name_or_path!r} (known: {', '.join(known)})")
     source = str(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise TaskSpecError(f"{source}: cannot read leaderboard: {exc}") from exc
     if not isinstance(raw, dict):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -189,15 +190,16 @@ def leaderboard_json(
         ],
         "missing": to_jsonable(missing),
         "rerun": rerun if missing else "",
-        "records": [_without_arrays(to_jsonable(r)) for r in records],
+        "records": [_without_arrays(r) for r in records],
     }
     return json.dumps(payload, indent=1)
 
 
-def _without_arrays(record: dict[str, Any]) -> dict[str, Any]:
-    """A record without per-item parity arrays (they stay in the result store and the HTML plots)."""
-    items = [{k: v for k, v in item.items() if k != "arrays"} for item in record["items"]]
-    return {**record, "items": items}
+def _without_arrays(record: ResultRecord) -> dict[str, Any]:
+    """A record as JSON data without per-item parity arrays (they stay in the result store and the
+    HTML plots); dropped before conversion, which would otherwise walk every per-atom number."""
+    items = [{k: v for k, v in to_jsonable(replace(item, arrays={})).items() if k != "arrays"} for item in record.items]
+    return {**to_jsonable(replace(record, items=())), "items": items}
 
 
 def records_of(tables: Sequence[Table]) -> list[ResultRecord]:
