@@ -13,6 +13,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.calculator import PropertyNotImplementedError
+from ase.units import Hartree
 
 from mlip_bench.adapters.registry import load_potential
 from mlip_bench.adapters.supercell import ReplicatingCalculator
@@ -112,22 +113,77 @@ def test_stress_and_forces_are_energy_derivatives(calc) -> None:
 
 def test_ensemble_spread_is_reported_and_extensive(calc) -> None:
     primitive, conventional = bulk("Al", "fcc", a=4.05), bulk("Al", "fcc", a=4.05, cubic=True)
-    spreads = []
+    spreads, per_atom, rho = [], [], []
     for atoms in (primitive, conventional):
         calc.calculate(atoms, ["energy"])
         spreads.append(calc.results["energy_std_eV"])
+        per_atom.append(calc.results["uncertainty"])
+        rho.append(calc.results["energy_std_per_sqrt_atom_eV"])
+        assert "uncertainties" not in calc.results  # per-atom spread needs member forces
     assert spreads[0] > 1e-4  # eight different networks never agree exactly
     assert spreads[1] == pytest.approx(4 * spreads[0], rel=1e-9)  # members' energies are extensive
+    assert per_atom[0] == pytest.approx(spreads[0], rel=1e-12)  # one atom
+    assert per_atom[1] == pytest.approx(per_atom[0], rel=1e-9)  # the same crystal: the same σ_E / N
+    assert rho[1] == pytest.approx(spreads[1] / 2, rel=1e-12)  # σ_E / sqrt(4)
 
     rattled = conventional.copy()
     rattled.rattle(0.05, seed=2)
     with_members = type(calc)(calc.model, member_forces=True)
-    with_members.calculate(rattled, ["energy", "forces"])
-    calc.calculate(rattled, ["energy", "forces"])
+    with_members.calculate(rattled, ["energy", "forces", "stress"])
+    calc.calculate(rattled, ["energy", "forces", "stress"])
     std = with_members.results["forces_std_eV_per_A"]
     assert std.shape == (4, 3)
     assert np.all(std > 0)
+    assert np.allclose(with_members.results["uncertainties"], np.linalg.norm(std, axis=1), rtol=1e-12)
+    assert with_members.results["uncertainty"] == pytest.approx(calc.results["uncertainty"], rel=1e-12)
+    # forces and stress from the members' gradients equal those of the mean
     assert np.allclose(with_members.results["forces"], calc.results["forces"], atol=1e-12)
+    assert np.allclose(with_members.results["stress"], calc.results["stress"], atol=1e-14)
+
+
+def test_member_forces_match_each_network_alone(calc) -> None:
+    """The spread against the eight networks evaluated one at a time (torchani's set_active_members,
+    on a copy: the fixture's model is shared)."""
+    import copy
+
+    import torch
+    from torchani.ase import from_ase
+
+    atoms = bulk("Al", "fcc", a=4.05, cubic=True).repeat((2, 1, 1))
+    atoms.rattle(0.07, seed=5)
+    species, coords, cell, pbc = from_ase(atoms, dtype=torch.float64)
+    energies, forces = [], []
+    member = copy.deepcopy(calc.model)
+    for k in range(len(member.neural_networks.members)):
+        member.set_active_members([k])
+        position = coords.clone().requires_grad_(True)
+        energy = member((species, position), cell, pbc).energies[0] * Hartree
+        forces.append(-torch.autograd.grad(energy, position)[0][0].numpy())
+        energies.append(float(energy.detach()))
+    with_members = type(calc)(calc.model, member_forces=True)
+    pred = predict(with_members, atoms, label="members")
+    assert pred.uncertainty == pytest.approx(np.std(energies, ddof=1) / len(atoms), rel=1e-9)
+    expected = np.linalg.norm(np.std(forces, axis=0, ddof=1), axis=1)
+    assert pred.atom_uncertainty is not None and np.allclose(pred.atom_uncertainty, expected, rtol=1e-8)
+    assert pred.energy_eV == pytest.approx(np.mean(energies), abs=1e-9)
+
+
+def test_member_forces_option_of_the_spec(calc) -> None:
+    plain = load_potential(SPEC)
+    members = load_potential(f"{SPEC};member_forces=yes")
+    for potential, per_atom in ((plain, False), (members, True)):
+        assert potential.info.uncertainty is not None
+        assert potential.info.uncertainty.measure == "ensemble_std" and potential.info.uncertainty.is_std
+        assert potential.info.uncertainty.unit == "eV/atom"
+        assert potential.info.uncertainty.per_atom is per_atom
+        assert potential.info.options["member_forces"] == ("yes" if per_atom else "no")
+    assert members.info.version == plain.info.version  # the same numbers
+    calc_members = members.calculator()
+    assert calc_members.member_forces and not plain.calculator().member_forces
+    calc_members.calculate(bulk("Al", "fcc", a=4.05, cubic=True), ["energy"])  # energy only: spread per atom too
+    assert calc_members.results["uncertainties"].shape == (4,)
+    with pytest.raises(PotentialError, match="unknown option 'member_force=yes'"):
+        load_potential(f"{SPEC};member_force=yes")
 
 
 def test_molecule_has_energy_and_forces_but_no_stress(calc) -> None:

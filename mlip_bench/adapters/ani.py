@@ -1,21 +1,36 @@
 """ANI-Al (J. S. Smith et al., Nat. Commun. 12 (2021) 1257): an 8-member ensemble of ANI networks
-for aluminium, stored in the NeuroChem format and evaluated with torchani (``ani:DIR``).
+for aluminium, stored in the NeuroChem format and evaluated with torchani (``ani:DIR``,
+``ani:DIR;member_forces=yes``).
 
 ``DIR`` is a folder holding one NeuroChem ``*.info`` file (four lines: AEV constants file, self-energy
 file, ensemble prefix, ensemble size; paths relative to ``DIR``) or that ``.info`` file itself.
-``ani`` alone means ``<data root>/../models/ani_al`` (data root from
-:func:`mlip_bench.paths.resolve_data_root`, normally ``../shared/data``, so ``../shared/models/ani_al``).
+``ani`` alone (or an empty DIR, ``ani:;member_forces=yes``) means ``<data root>/../models/ani_al``
+(data root from :func:`mlip_bench.paths.resolve_data_root`, normally ``../shared/data``, so
+``../shared/models/ani_al``).
 torchani's ``NeurochemInfo.from_info_file`` resolves those paths in its own download folder,
 hence the explicit parsing here.
 
-Energies are the ensemble mean (NeuroChem files are in Hartree; converted to eV). The calculator
-also stores the ensemble spread, as the paper's uncertainty measure (Sec. III.A, "sample variance
-over the eight neural networks"):
+Energies are the ensemble mean (NeuroChem files are in Hartree; converted to eV). The ensemble
+spread is the potential's uncertainty (``ensemble_std``, adapters/uncertainty.py; paper 003 Sec. II.B
+and III.A, "sample variance over the eight neural networks"), in ``calc.results`` on every call:
 
-- ``calc.results["energy_std_eV"]``: standard deviation (ddof=1) of the 8 members' total energies, eV;
-  free, every call;
-- ``calc.results["forces_std_eV_per_A"]``: (N, 3) standard deviation (ddof=1) of the members' force
-  components, eV/Å; only with ``member_forces=True`` (one backward pass per member: about 5x the cost).
+- ``"uncertainty"``: standard deviation (ddof=1) of the members' total energies / N, eV/atom;
+- ``"energy_std_eV"``: the same spread, not divided (total energy, eV);
+- ``"energy_std_per_sqrt_atom_eV"``: ρ = σ_E / sqrt(N), eV, the quantity ANI's active learning
+  thresholds (the normalisation of ANI-1x, J. S. Smith et al., J. Chem. Phys. 148 (2018) 241733,
+  which paper 003 Sec. II.B builds on; paper 003 itself states no formula). Independent atomic
+  errors add up as sqrt(N), so ρ compares structures of different size; σ_E / N falls as 1/sqrt(N)
+  for the same local error, which is why large bulk cells look more certain per atom than they are;
+
+and with member forces on (``ani:DIR;member_forces=yes``, or ``member_forces=True``), whose
+gradients are then computed on every call, energy-only calls included:
+
+- ``"uncertainties"``: (N,) norm of the per-component force standard deviation (ddof=1), eV/Å;
+- ``"forces_std_eV_per_A"``: (N, 3) that standard deviation per component, eV/Å.
+
+Member forces cost one backward pass per member instead of one for the mean: 5-6x the cost of
+energy, forces and stress (108-atom Al cell, one CPU thread: 0.22 s -> 1.2 s). torch's batched
+gradient (``is_grads_batched``) is no faster (vmap falls back to a loop for torchani's operations).
 
 Small cells: torchani's all-pairs neighbour list replicates the cell ceil(cutoff / height) times
 along each periodic direction, so it is exact for any cell (a one-atom primitive cell gives the
@@ -29,6 +44,7 @@ rattled cell with atoms outside the box).
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +54,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from ase.units import Hartree
 
 from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version, package_version
+from mlip_bench.adapters.uncertainty import ATOM_KEY, STRUCTURE_KEY, UncertaintyInfo
 from mlip_bench.errors import PotentialError
 from mlip_bench.paths import resolve_data_root
 
@@ -125,7 +142,8 @@ def load_model(info: Path) -> Any:
 
 class AniEnsembleCalculator(Calculator):  # type: ignore[misc]
     """ASE calculator for a torchani ensemble: mean energy (eV), forces (eV/Å), stress (eV/Å³,
-    fully periodic cells only) and the ensemble spread (see the module docstring)."""
+    fully periodic cells only) and the ensemble spread (see the module docstring). Raises
+    PropertyNotImplementedError for stress of a cell not periodic in all three directions."""
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]  # noqa: RUF012 (ASE declares it so)
 
@@ -149,7 +167,8 @@ class AniEnsembleCalculator(Calculator):  # type: ignore[misc]
         if "stress" in properties and not periodic:
             raise PropertyNotImplementedError("ani: stress needs a cell periodic in all three directions")
         species, coords, cell, pbc = from_ase(self.atoms, dtype=torch.float64)
-        want_grad = "forces" in properties or "stress" in properties
+        # member forces are the per-atom uncertainty, which the contract wants on every call
+        want_grad = "forces" in properties or "stress" in properties or self.member_forces
         coords.requires_grad_(want_grad)
         strain = coords.new_zeros((3, 3), requires_grad=want_grad and periodic)
         positions = coords
@@ -159,37 +178,80 @@ class AniEnsembleCalculator(Calculator):  # type: ignore[misc]
             positions, cell = coords @ deformation, cell @ deformation
         with torch.set_grad_enabled(want_grad):
             members = self.model((species, positions), cell, pbc, ensemble_values=True).energies[:, 0] * Hartree
-        energy = members.mean()
-        values = members.detach()
-        self.results = {
-            "energy": float(values.mean()),
-            "free_energy": float(values.mean()),
-            "energy_std_eV": float(values.std()) if len(values) > 1 else 0.0,
-        }
+        self.results = _energy_results(members.detach().numpy(), len(self.atoms))
         if not want_grad:
             return
         inputs = [coords, strain] if periodic else [coords]
-        grads = torch.autograd.grad(energy, inputs, retain_graph=self.member_forces)
-        self.results["forces"] = -grads[0][0].numpy()
+        if self.member_forces:
+            # one backward pass per member; the mean's gradients are the mean of theirs
+            grads = [torch.autograd.grad(e, inputs, retain_graph=k < len(members) - 1) for k, e in enumerate(members)]
+            per_member = [torch.stack([g[i] for g in grads]).numpy() for i in range(len(inputs))]
+            self.results.update(_member_force_results(-per_member[0][:, 0]))
+            mean_grads = [g.mean(axis=0) for g in per_member]
+        else:
+            mean_grads = [g.numpy() for g in torch.autograd.grad(members.mean(), inputs)]
+        self.results["forces"] = -mean_grads[0][0]
         if periodic:
             volume = abs(float(np.linalg.det(self.atoms.cell[:])))
-            self.results["stress"] = full_3x3_to_voigt_6_stress(grads[1].numpy() / volume)
-        if self.member_forces:
-            per_member = [
-                torch.autograd.grad(e, coords, retain_graph=k < len(members) - 1)[0][0] for k, e in enumerate(members)
-            ]
-            self.results["forces_std_eV_per_A"] = torch.stack(per_member).std(dim=0).numpy()
+            self.results["stress"] = full_3x3_to_voigt_6_stress(mean_grads[1] / volume)
+
+
+def _energy_results(members_eV: np.ndarray, n_atoms: int) -> dict[str, Any]:
+    """Mean energy and the spread keys of the module docstring from the members' total energies (eV)."""
+    std = float(members_eV.std(ddof=1)) if len(members_eV) > 1 else 0.0
+    n = max(n_atoms, 1)
+    mean = float(members_eV.mean())
+    return {
+        "energy": mean,
+        "free_energy": mean,
+        "energy_std_eV": std,
+        STRUCTURE_KEY: std / n,
+        "energy_std_per_sqrt_atom_eV": std / math.sqrt(n),
+    }
+
+
+def _member_force_results(member_forces: np.ndarray) -> dict[str, np.ndarray]:
+    """Force spread keys from the members' forces, shape (members, N, 3), eV/Å."""
+    std = member_forces.std(axis=0, ddof=1) if len(member_forces) > 1 else np.zeros(member_forces.shape[1:])
+    return {"forces_std_eV_per_A": std, ATOM_KEY: np.linalg.norm(std, axis=1)}
+
+
+def parse_spec(arg: str) -> tuple[str, bool]:
+    """(model folder or .info file, member_forces) from ``DIR`` or ``DIR;member_forces=yes|no``
+    (an empty DIR is the default folder); raises PotentialError on an unknown option."""
+    path_text, *options = [part.strip() for part in arg.split(";")]
+    member_forces = False
+    for option in options:
+        key, _, value = (part.strip() for part in option.partition("="))
+        if key != "member_forces" or value not in ("yes", "no"):
+            raise PotentialError(f"ani:{arg}: unknown option {option!r} (known: member_forces=yes, member_forces=no)")
+        member_forces = value == "yes"
+    return path_text, member_forces
+
+
+def _uncertainty_info(info: Path, size: int, *, member_forces: bool) -> UncertaintyInfo:
+    return UncertaintyInfo(
+        measure="ensemble_std",
+        unit="eV/atom",
+        per_atom=member_forces,
+        atom_unit="eV/Å" if member_forces else "",
+        source=f"{size}-network ensemble {info.name} (sample std, ddof=1, of the members' total energy / N)",
+    )
 
 
 class AniAdapter(Adapter):
     name = "ani"
-    summary = "ANI-Al ensemble in NeuroChem format via torchani (ani:MODEL_DIR; ani = ../shared/models/ani_al)"
+    summary = (
+        "ANI-Al ensemble in NeuroChem format via torchani (ani:MODEL_DIR; ani = ../shared/models/ani_al); "
+        "uncertainty per atom with ;member_forces=yes (5x cost)"
+    )
     example = "ani:/path/to/ani_al"
     requires = ("torchani", "torch")
     extra = "ani"
 
     def describe(self, arg: str) -> PotentialInfo:
-        info = info_file(arg)
+        path_text, member_forces = parse_spec(arg)
+        info = info_file(path_text)
         const, _, _, size = read_info(info)
         return PotentialInfo(
             spec=f"ani:{arg}" if arg else "ani",
@@ -200,8 +262,10 @@ class AniAdapter(Adapter):
             citation=_CITATION,
             license="none stated by github.com/atomistic-ml/ani-al (model); MIT (torchani)",
             reference_method="DFT PBE (ANI-Al active-learning data set)",
-            options={"model": str(info), "ensemble_size": str(size)},
+            options={"model": str(info), "ensemble_size": str(size), "member_forces": "yes" if member_forces else "no"},
+            uncertainty=_uncertainty_info(info, size, member_forces=member_forces),
         )
 
     def make_calculator(self, arg: str) -> Any:
-        return AniEnsembleCalculator(load_model(info_file(arg)))
+        path_text, member_forces = parse_spec(arg)
+        return AniEnsembleCalculator(load_model(info_file(path_text)), member_forces=member_forces)

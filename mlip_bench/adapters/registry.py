@@ -2,7 +2,8 @@
 ``mlip_bench.adapters``, following ASE's plugin pattern (validate each plugin, refuse
 duplicate names, warn about and skip a broken one).
 
-A potential spec is ``NAME`` or ``NAME:ARG``; ``python:module:factory`` splits at the first colon.
+A potential spec is ``NAME`` or ``NAME:ARG``; ``python:module:factory`` splits at the first colon,
+and so does ``committee:mtp:a.mtp|mtp:b.mtp`` (its ARG holds the member specs).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ ENTRY_POINT_GROUP = "mlip_bench.adapters"
 def _builtin_adapters() -> list[Adapter]:
     # imported here so that `import mlip_bench` stays light: no adapter module imports a model package
     from mlip_bench.adapters.ani import AniAdapter
+    from mlip_bench.adapters.committee import CommitteeAdapter
     from mlip_bench.adapters.emt import EMTAdapter
     from mlip_bench.adapters.lammps import EAMAdapter, LammpsAdapter
     from mlip_bench.adapters.models import CHGNetAdapter, MACEAdapter, SevenNetAdapter
@@ -40,6 +42,7 @@ def _builtin_adapters() -> list[Adapter]:
         AniAdapter(),
         PythonFactoryAdapter(),
         PredictionsAdapter(),
+        CommitteeAdapter(),
     ]
 
 
