@@ -618,3 +618,20 @@ def test_no_star_between_potentials_scored_on_different_structures() -> None:
     table = build_table("t", records)
     starred = [row.label for row in table.rows if any(cell.best for cell in row.cells)]
     assert starred == ["AL2"]  # best among the two that scored the same Al structures, not the Li one
+
+
+def test_publish_rewrites_pages_only_when_their_inputs_change(tmp_path: Path) -> None:
+    from mlip_bench.reports.publish import INPUTS_FILE, publish
+
+    records = _rmse_records()
+    publish(records, tmp_path)
+    pages = ["index.html", "leaderboard.md", "leaderboard.json"]
+    first = {name: (tmp_path / name).stat().st_mtime_ns for name in pages}
+    publish(records, tmp_path)  # the same records: nothing rendered, nothing written
+    assert {name: (tmp_path / name).stat().st_mtime_ns for name in pages} == first
+    newer = [replace(records[0], created_utc="2099-01-01T00:00:00+00:00"), *records[1:]]
+    publish(newer, tmp_path)  # a recomputed record has a new creation time
+    assert all((tmp_path / name).stat().st_mtime_ns > first[name] for name in pages)
+    (tmp_path / "index.html").unlink()  # a page removed by hand comes back
+    publish(newer, tmp_path)
+    assert (tmp_path / "index.html").is_file() and (tmp_path / INPUTS_FILE).is_file()

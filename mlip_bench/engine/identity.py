@@ -50,12 +50,17 @@ def _distributions_of(module: str) -> tuple[str, ...]:
     return tuple(_import_to_distributions().get(module, (module,)))
 
 
+#: a distribution's version, looked up once per process (importlib.metadata scans every path entry
+#: on each lookup: 2-10 ms, and a leaderboard asks for the same few per cell)
+_version = cache(package_version)
+
+
 def package_versions(names: Iterable[str]) -> dict[str, str]:
     """Installed versions of import or distribution names (mapped to distributions), sorted."""
     out: dict[str, str] = {}
     for name in names:
         for dist in _distributions_of(name):
-            out[dist] = package_version(dist)
+            out[dist] = _version(dist)
     return dict(sorted(out.items()))
 
 

@@ -4,6 +4,7 @@ cells of the leaderboard the result store lacks and the command that computes th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import Any
 from tabulate import tabulate
 
 from mlip_bench.engine.records import ResultRecord, to_jsonable
+from mlip_bench.paths import reference_dir, tasks_dir
 from mlip_bench.reports.leaderboard import LeaderboardSpec, MissingCell, Table, build_tables
 from mlip_bench.reports.leaderboard_spec import leaderboard_command
 from mlip_bench.reports.provenance import dataset_sources, potential_sources
@@ -229,6 +231,10 @@ def publish(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tables = build_tables(records, spec, results=results, data_root=data_root)
+    stamp_file = out / INPUTS_FILE
+    inputs = report_inputs(records, spec, results=results, data_root=data_root)
+    if _unchanged(out, stamp_file, inputs):
+        return tables  # the same records, spec and report code: the pages on disk are these pages
     rerun = rerun_command(tables, spec, results=results, data_root=data_root)
     title = spec.title if spec else "mlip-bench results"
     description = spec.description if spec else ""
@@ -242,4 +248,38 @@ def publish(
     )
     (out / "leaderboard.md").write_text(markdown)
     (out / "leaderboard.json").write_text(leaderboard_json(tables, records_of(tables), spec, rerun))
+    stamp_file.write_text(inputs + "\n")
     return tables
+
+
+#: the digest of what the report folder's pages were made from (see :func:`report_inputs`)
+INPUTS_FILE = ".inputs.sha256"
+_PAGES = ("index.html", "leaderboard.md", "leaderboard.json")
+
+
+def report_inputs(
+    records: Sequence[ResultRecord], spec: LeaderboardSpec | None, *, results: str, data_root: str | None
+) -> str:
+    """sha256 of everything the pages show: each record's key, creation time and status (a stored
+    record is immutable: a recomputed one has a new creation time), the leaderboard spec, the
+    commands' arguments, and the report code and plotly version that render them."""
+    import plotly
+
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(f"{record.key}|{record.created_utc}|{record.status}|{record.task.id}\n".encode())
+    digest.update(json.dumps([to_jsonable(spec), results, data_root, plotly.__version__]).encode())
+    # the report code, and the files it reads besides the records (cited values, reference
+    # curves and citations, task files' current metric directions)
+    sources = [*Path(__file__).parent.glob("*.py"), *reference_dir().rglob("*.yaml"), *reference_dir().rglob("*.json")]
+    for path in sorted(sources) + sorted(tasks_dir().rglob("*.yaml")):
+        digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _unchanged(out: Path, stamp_file: Path, inputs: str) -> bool:
+    try:
+        same = stamp_file.read_text().strip() == inputs
+    except OSError:
+        return False
+    return same and all((out / name).is_file() for name in _PAGES)
