@@ -16,6 +16,16 @@ if TYPE_CHECKING:
     from mlip_bench.metrics.hull import HullComparison, formation_energies, hull_comparison, transition_composition
     from mlip_bench.metrics.ranking import LecResult, RankingStats, lowest_energy_configuration, ranking_errors
     from mlip_bench.metrics.score import validation_score
+    from mlip_bench.metrics.uncertainty import (
+        BinnedErrors,
+        binned_errors,
+        gaussian_nll,
+        miscalibration_area,
+        roc_auc,
+        share_above,
+        spearman_rho,
+        worst_fraction_auc,
+    )
 
 #: public name -> the submodule defining it
 _WHERE = {
@@ -25,29 +35,50 @@ _WHERE = {
     **dict.fromkeys(("HullComparison", "formation_energies", "hull_comparison", "transition_composition"), "hull"),
     **dict.fromkeys(("LecResult", "RankingStats", "lowest_energy_configuration", "ranking_errors"), "ranking"),
     "validation_score": "score",
+    **dict.fromkeys(
+        (
+            "BinnedErrors",
+            "binned_errors",
+            "gaussian_nll",
+            "miscalibration_area",
+            "roc_auc",
+            "share_above",
+            "spearman_rho",
+            "worst_fraction_auc",
+        ),
+        "uncertainty",
+    ),
 }
 
 __all__ = [
+    "BinnedErrors",
     "ErrorStats",
     "ForceNac",
     "HullComparison",
     "LecResult",
     "RankingStats",
+    "binned_errors",
     "error_stats",
     "fit_elemental_offsets",
     "force_errors_on_atoms",
     "force_nac",
     "formation_energies",
+    "gaussian_nll",
     "hull_comparison",
     "lowest_energy_configuration",
     "mae",
     "max_abs",
+    "miscalibration_area",
     "nac",
     "p_d",
     "ranking_errors",
     "rmse",
+    "roc_auc",
+    "share_above",
+    "spearman_rho",
     "transition_composition",
     "validation_score",
+    "worst_fraction_auc",
 ]
 
 

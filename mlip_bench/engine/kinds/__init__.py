@@ -50,6 +50,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "bain_path": f"{_PACKAGE}.paths:BainPathKind",
     "trigonal_path": f"{_PACKAGE}.paths:TrigonalPathKind",
     "elastic_alloy": f"{_PACKAGE}.alloy_elastic:AlloyElasticKind",
+    "extrapolation": f"{_PACKAGE}.extrapolation:ExtrapolationKind",
 }
 
 
