@@ -10,11 +10,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-import ase.io
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io.extxyz import key_val_dict_to_str, key_val_str_to_dict
 
 from mlip_bench.data.frames import Dataset, Frame, Provenance, make_frame
 from mlip_bench.errors import DataError
@@ -111,6 +109,8 @@ def _parse(text: str, path: Path, stem: str) -> list[Frame]:
     again frame by frame (:func:`_parse_slowly`) to keep frames whose only fault is a label."""
     frames: list[Frame] = []
     try:
+        import ase.io  # here, not at import: ase.io loads scipy.integrate (0.5 s), which a cached run never needs
+
         for index, atoms in enumerate(ase.io.iread(io.StringIO(text), index=":", format="extxyz")):
             frames.append(_frame_from_atoms(atoms, path, index, stem))
     except DataError:
@@ -185,6 +185,8 @@ def _read_block(block: list[str]) -> tuple[Atoms, tuple[str, str] | None]:
 
 
 def _read_one(block: list[str]) -> Atoms:
+    import ase.io
+
     atoms = ase.io.read(io.StringIO("".join(block)), index=0, format="extxyz")
     assert isinstance(atoms, Atoms)  # index=0: one frame
     return atoms
@@ -258,6 +260,8 @@ def write_extxyz(frames: Iterable[Frame], path: str | Path) -> Path:
     frames = list(frames)
     for frame in frames:
         _check_writable(frame, path)
+    import ase.io
+
     ase.io.write(str(path), [frame_to_atoms(f) for f in frames], format="extxyz")
     return path
 
@@ -279,6 +283,8 @@ def _check_writable(frame: Frame, path: Path) -> None:
 
 def _reads_back(key: str, value: str) -> bool:
     try:
+        from ase.io.extxyz import key_val_dict_to_str, key_val_str_to_dict
+
         parsed = key_val_str_to_dict(key_val_dict_to_str({key: value, "z_end": "z"}))
     except Exception:
         return False

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ase import Atoms
-from ase.build import bulk
 
 from mlip_bench.adapters.registry import Potential
 from mlip_bench.data.frames import Dataset, Frame
@@ -185,6 +184,8 @@ class TaskKind(ABC):
 
 def build_crystal(spec: StructureSpec) -> Atoms:
     """Conventional cell of an ideal crystal (cubic axes along x, y, z where the lattice is cubic)."""
+    from ase.build import bulk  # here: ase.build loads ase.io and scipy.integrate (0.4 s), which cached runs skip
+
     cubic = spec.crystal in ("fcc", "bcc", "sc", "diamond")
     kwargs: dict[str, Any] = {"a": spec.a_A}
     if spec.c_A is not None:
