@@ -97,19 +97,6 @@ def fake_grade() -> GradedEMT:
 fake_grade.uncertainty = grade_info("fake training set")  # type: ignore[attr-defined]
 
 
-@pytest.fixture(autouse=True)
-def declared_uncertainty(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``python:`` potentials declare the ``uncertainty`` attribute of their factory (as
-    ``model_files``); cells run in this process (serial executor), so the patch reaches them."""
-    describe = PythonFactoryAdapter.describe
-
-    def with_uncertainty(self: PythonFactoryAdapter, arg: str) -> Any:
-        info = describe(self, arg)
-        return dataclasses.replace(info, uncertainty=getattr(self._factory(arg), "uncertainty", None))
-
-    monkeypatch.setattr(PythonFactoryAdapter, "describe", with_uncertainty)
-
-
 def _dataset(path: Path, a_values: tuple[float, ...], *, labelled: bool) -> Path:
     frames = []
     for i, a in enumerate(a_values):
@@ -223,3 +210,20 @@ def test_every_extrapolation_task_validates() -> None:
         directions = {m.name: m.direction for m in task.metrics}
         assert all(directions[n] == "none" for n in directions if n.startswith(("share_above", "uncertainty_")))
         assert all(directions[n] == "higher" for n in directions if n.startswith(("spearman", "auc")))
+
+
+def test_a_factory_declares_its_uncertainty_and_a_wrong_declaration_is_refused() -> None:
+    from mlip_bench.errors import PotentialError
+
+    adapter = PythonFactoryAdapter()
+    assert adapter.describe("test_extrapolation_kind:fake_grade").uncertainty == grade_info("fake training set")
+    assert adapter.describe("ase.calculators.emt:EMT").uncertainty is None
+    with pytest.raises(PotentialError, match="'uncertainty' attribute is a str"):
+        adapter.describe("test_extrapolation_kind:badly_declared")
+
+
+def badly_declared() -> EMT:
+    return EMT()
+
+
+badly_declared.uncertainty = "gamma"  # type: ignore[attr-defined]

@@ -3,7 +3,10 @@
 
 The potential's version is the sha256 of the module's source plus that of every file the factory
 declares in a ``model_files`` attribute (weights, parameter files; relative paths are relative to
-the module's folder), so a changed weights file is never scored with stale results."""
+the module's folder), so a changed weights file is never scored with stale results.
+
+A factory whose calculator reports its own uncertainty declares it in an ``uncertainty`` attribute
+(an :class:`~mlip_bench.adapters.uncertainty.UncertaintyInfo`), as adapters do."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version
+from mlip_bench.adapters.uncertainty import UncertaintyInfo
 from mlip_bench.errors import PotentialError
 
 
@@ -51,6 +55,7 @@ class PythonFactoryAdapter(Adapter):
             version=version,
             elements=None,
             citation=(factory.__doc__ or "").strip().split("\n")[0],
+            uncertainty=_uncertainty(factory, arg),
         )
 
     def make_calculator(self, arg: str) -> Any:
@@ -58,6 +63,17 @@ class PythonFactoryAdapter(Adapter):
         if not hasattr(calc, "get_potential_energy") and not hasattr(calc, "calculate"):
             raise PotentialError(f"python:{arg}: factory returned {type(calc).__name__}, not an ASE calculator")
         return calc
+
+
+def _uncertainty(factory: Any, arg: str) -> UncertaintyInfo | None:
+    """The factory's declared ``uncertainty``; raises PotentialError when it is not an UncertaintyInfo."""
+    declared = getattr(factory, "uncertainty", None)
+    if declared is None or isinstance(declared, UncertaintyInfo):
+        return declared
+    raise PotentialError(
+        f"python:{arg}: the factory's 'uncertainty' attribute is a {type(declared).__name__}, "
+        "not a mlip_bench.adapters.uncertainty.UncertaintyInfo"
+    )
 
 
 def _model_files(factory: Any, arg: str, base: Path) -> list[Path]:
