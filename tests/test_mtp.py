@@ -115,9 +115,10 @@ def test_data_relative_spec_and_version_track_the_file(data_root, monkeypatch) -
 
 @pytest.mark.slow
 def test_maxvol_grade_is_low_inside_and_high_outside_training(mtp_file, data_root) -> None:
-    """Per-atom MaxVol grade γ (Podryabinkin & Shapeev 2017) with motep's grader over the linear
-    coefficients: a training structure grades <= 1 (measured 0.22), another structure of D_train
-    about 3, a cell squeezed by 20 % extrapolates wildly (about 1800). About a minute on one core."""
+    """Per-atom MaxVol grade γ (Podryabinkin & Shapeev 2017) over the linear coefficients, through
+    adapters/active_set.py (motep's algorithm; equality with motep's Grader is checked in
+    test_mtp_grade.py): a training structure grades <= 1 (measured 0.22), another structure of D_train
+    about 3, a cell squeezed by 20 % extrapolates wildly (about 1800). About 30 s on one core."""
     train = [f.atoms.copy() for f in load_dataset("li-al-train", data_root=data_root).frames]
     squeezed = train[0].copy()
     squeezed.set_cell(squeezed.cell * 0.8, scale_atoms=True)
