@@ -29,6 +29,7 @@ aside as ``<name>.bad-<n>`` and recomputed; it is never used.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -37,7 +38,7 @@ import tempfile
 import threading
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -206,13 +207,35 @@ def active_set(key: ActiveSetKey, training_matrix: Callable[[], np.ndarray]) -> 
             return cached
         root = artifact_root()
         path = None if root is None else root / "active_sets" / f"{key.digest}.npz"
-        found = None if path is None else _load(path, key)
-        if found is None:
-            found = build(key, training_matrix())
-            if path is not None:
-                _store(path, found)
+        with _build_lock(path):  # workers of one run wait for the first build instead of repeating it
+            found = None if path is None else _load(path, key)
+            if found is None:
+                found = build(key, training_matrix())
+                if path is not None:
+                    _store(path, found)
         _MEMO[key] = found
         return found
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path | None) -> Iterator[None]:
+    """An exclusive lock on ``<path>.lock`` across processes (POSIX flock; released if the holder
+    dies, so a killed worker never blocks the next); no lock without a path or without fcntl."""
+    if path is None:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: concurrent workers may build the same set twice, harmlessly
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def clear_memo() -> None:
