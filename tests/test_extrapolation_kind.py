@@ -227,3 +227,29 @@ def badly_declared() -> EMT:
 
 
 badly_declared.uncertainty = "gamma"  # type: ignore[attr-defined]
+
+
+def test_rmse_puts_the_uncertainty_next_to_the_error(tmp_path: Path) -> None:
+    """The rmse kind of the same dataset: median σ and, with declared thresholds, the share above
+    the first, per cell and per group, and each structure's σ beside its error."""
+    data = _dataset(tmp_path / "al.extxyz", A_VALUES, labelled=True)
+    raw = yaml.safe_load(Path(load_task("rmse-li-al-train").source).read_text())
+    raw |= {"id": "rmse-fake", "dataset": str(data), "parameters": {"properties": ["energy", "forces"]}}
+    task = parse_task(raw, source="test")
+    record = run_cell(Cell(f"python:{MODULE}:fake_std_thresholds", task))
+    assert record.status == "ok", record.message
+    sigma = np.array(list(SIGMA.values()))
+    assert _value(record, "sigma_median_meV_per_atom") == pytest.approx(1000 * np.median(sigma))
+    assert _value(record, "sigma_share_above_select") == pytest.approx(4 / 6)  # σ > 0.012
+    groups = {g.group: {m.name: m.value for m in g.metrics} for g in record.groups}
+    assert groups["low"]["sigma_median_meV_per_atom"] == pytest.approx(10.0)
+    assert groups["high"]["sigma_share_above_select"] == pytest.approx(1.0)
+    assert {i.id: i.values["uncertainty"] for i in record.items}["s1"] == pytest.approx(0.010)
+    graded = run_cell(Cell(f"python:{MODULE}:fake_grade", task))  # a grade gets the γ names
+    gamma = [100.0 * (a - 4.00) + 0.5 for a in A_VALUES]
+    assert _value(graded, "gamma_median") == pytest.approx(np.median(gamma))
+    assert _value(graded, "gamma_share_above_select") == pytest.approx(np.mean(np.array(gamma) > 1.001))
+    assert graded.metric("sigma_median_meV_per_atom") is None
+    plain = run_cell(Cell("emt", task))  # no uncertainty: no such values anywhere
+    assert plain.metric("gamma_median") is None and plain.metric("sigma_median_meV_per_atom") is None
+    assert all("uncertainty" not in i.values for i in plain.items)

@@ -635,3 +635,31 @@ def test_publish_rewrites_pages_only_when_their_inputs_change(tmp_path: Path) ->
     (tmp_path / "index.html").unlink()  # a page removed by hand comes back
     publish(newer, tmp_path)
     assert (tmp_path / "index.html").is_file() and (tmp_path / INPUTS_FILE).is_file()
+
+
+def _graded(record: ResultRecord, gammas: list[float]) -> ResultRecord:
+    """`record` as if its potential reported γ: per structure and the group medians."""
+    from mlip_bench.adapters.uncertainty import grade_info
+
+    items = tuple(replace(i, values={**i.values, "uncertainty": g}) for i, g in zip(record.items, gammas, strict=True))
+    groups = tuple(
+        replace(g, metrics=(*g.metrics, MetricValue("gamma_median", gamma, "", "none")))
+        for g, gamma in zip(record.groups, gammas, strict=True)
+    )
+    potential = replace(record.potential, uncertainty=grade_info("train"))
+    return replace(record, items=items, groups=groups, potential=potential)
+
+
+def test_uncertainty_figures_only_for_potentials_that_declare_one() -> None:
+    from mlip_bench.reports.figures_uncertainty import uncertainty_figures
+
+    good, bad = _rmse_records()[:2]
+    assert uncertainty_figures([("good", good), ("bad", bad)]) == [None, None, None]
+    graded = _graded(bad, [0.8, 7.0])
+    groups, structures, parity = uncertainty_figures([("good", good), ("bad", graded)])
+    assert [t.name for t in groups.data] == ["bad"]  # the potential without γ is not drawn
+    assert sorted(groups.data[0].x) == [0.8, 7.0] and list(groups.data[0].y) == [5.0, 5.0]
+    assert structures.layout.xaxis.type == "log" and list(structures.data[0].x) == [0.8, 7.0]
+    assert {a.text for a in structures.layout.annotations} == {"γ_select", "γ_break"}
+    np.testing.assert_allclose(parity.data[0].marker.color, np.log10([0.8, 7.0]))
+    assert EVIL not in " ".join(str(t) for t in groups.data[0].text)  # group names are escaped

@@ -84,7 +84,9 @@ class RecordBuilder:
             return PotentialRecord(self.spec, self.spec, "?", "?", None)
         i = self.potential.info
         elements = tuple(sorted(i.elements)) if i.elements is not None else None
-        return PotentialRecord(i.spec, i.name, i.family, i.version, elements, i.citation, i.license, i.reference_method)
+        return PotentialRecord(
+            i.spec, i.name, i.family, i.version, elements, i.citation, i.license, i.reference_method, i.uncertainty
+        )
 
     def _dataset_record(self) -> DatasetRecord | None:
         d = self.dataset

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from mlip_bench.adapters.uncertainty import UncertaintyInfo
+
 SCHEMA_VERSION = 1
 
 #: item status values: scored, potential failed, element not supported, bad reference data
@@ -102,6 +104,8 @@ class PotentialRecord:
     citation: str = ""
     license: str = ""
     reference_method: str = ""
+    #: the potential's own uncertainty, as declared (adapters/uncertainty.py); None: it has none
+    uncertainty: UncertaintyInfo | None = None
 
 
 @dataclass(frozen=True)

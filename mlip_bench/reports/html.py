@@ -27,6 +27,7 @@ from mlip_bench.reports.figures_curves import Labelled, curve_figures, elastic_b
 from mlip_bench.reports.figures_parity import MAX_PARITY_POINTS, energy_parity, force_parity, group_bars
 from mlip_bench.reports.figures_style import is_wide, layout, paint, potential_colors, readable_range
 from mlip_bench.reports.figures_summary import pareto_figure
+from mlip_bench.reports.figures_uncertainty import uncertainty_figures
 from mlip_bench.reports.html_assets import CSS, SORT_JS
 from mlip_bench.reports.html_parts import (
     GLYPHS,
@@ -218,7 +219,8 @@ def _figures(table: Table, colors: Mapping[str, str] | None = None) -> list[go.F
         colors = potential_colors([escape(r.label) for r in table.rows if r.status != "reference"])
     kind = scored[0][1].task.kind
     builders: dict[str, Callable[[Labelled], Sequence[go.Figure | None]]] = {
-        "rmse": lambda s: (energy_parity(s), force_parity(s), group_bars(s)),
+        "rmse": lambda s: (energy_parity(s), force_parity(s), group_bars(s), *uncertainty_figures(s)),
+        "extrapolation": uncertainty_figures,
         "eos": lambda s: (eos_curves(s),),
         "elastic": lambda s: (elastic_bars(s, table.columns),),
         **ALLOY_FIGURES,

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from mlip_bench.adapters.uncertainty import UncertaintyInfo
 from mlip_bench.data.frames import Frame
 from mlip_bench.data.registry import registered_datasets
 from mlip_bench.engine.evaluate import Prediction
 from mlip_bench.engine.kinds import rmse_checks as checks
+from mlip_bench.engine.kinds import uncertainty_summary
 from mlip_bench.engine.kinds.base import GroupValues, Outcome, TaskContext, TaskKind
 from mlip_bench.engine.parameters import STRING, Param, array, one_of
 from mlip_bench.engine.records import ItemRecord
@@ -62,6 +64,7 @@ class RmseKind(TaskKind):
         | {f"force_{s}_eV_per_A" for s in _STATS}
         | {f"stress_{s}_GPa" for s in _STATS}
         | {"force_nac_magnitude", "force_nac_angle", "force_p_d", "force_dnac_magnitude", "force_dnac_angle"}
+        | uncertainty_summary.NAMES
     )
 
     def run(self, ctx: TaskContext) -> Outcome:
@@ -95,13 +98,15 @@ class RmseKind(TaskKind):
         values, aligned = self._energy(scored, ctx.dataset.elements, "energy" in use)
         values |= self._forces(scored, "forces" in use) | self._stress(scored, "stress" in use)
         values |= self._nac(scored, "forces" in use)
+        info = ctx.potential.info.uncertainty
+        values |= uncertainty_summary.uncertainty_values([s.pred.uncertainty for s in scored], info)
         notes = list(ctx.dataset.unit_warnings)  # wrong units in the reference file: warned, not converted
         n_elements = len(ctx.potential.info.elements or ())
         notes += _plausibility_notes(scored, use, (label, source, n_elements), values)
         if "energy" not in provides:
             notes.append(f"{label} computes no energies or stresses: only forces are scored")
         items.extend(self._item(s, aligned.get(s.frame.id, np.nan), use) for s in scored)
-        groups = self._groups(scored, aligned, use) if group_by else ()
+        groups = self._groups(scored, aligned, use, info) if group_by else ()
         notes.append(
             "energy_* are raw (predicted minus reference per atom); energy_aligned_* remove per-element "
             "constant offsets fitted by least squares, as for potentials trained on other DFT settings"
@@ -203,10 +208,14 @@ class RmseKind(TaskKind):
         if "stress" in use and s.pred.stress_eV_per_A3 is not None and s.frame.stress_eV_per_A3 is not None:
             arrays["stress_ref_GPa"] = (s.frame.stress_eV_per_A3 * EV_PER_A3_TO_GPA).tolist()
             arrays["stress_pred_GPa"] = (s.pred.stress_eV_per_A3 * EV_PER_A3_TO_GPA).tolist()
+        if s.pred.uncertainty is not None:
+            values["uncertainty"] = s.pred.uncertainty
         return ItemRecord(s.frame.id, "ok", "", n, s.group, values, arrays)
 
     @staticmethod
-    def _groups(scored: list[_Scored], aligned: dict[str, float], use: set[str]) -> tuple[GroupValues, ...]:
+    def _groups(
+        scored: list[_Scored], aligned: dict[str, float], use: set[str], info: UncertaintyInfo | None
+    ) -> tuple[GroupValues, ...]:
         by_group: dict[str, list[_Scored]] = defaultdict(list)
         for s in scored:
             by_group[s.group].append(s)
@@ -219,6 +228,7 @@ class RmseKind(TaskKind):
                 shifted = np.array([aligned.get(m.frame.id, np.nan) for m in members])
                 values |= _stats_dict("energy_aligned", "meV_per_atom", shifted, 1000.0)
             values |= RmseKind._forces(members, "forces" in use)
+            values |= uncertainty_summary.uncertainty_values([m.pred.uncertainty for m in members], info)
             out.append(GroupValues(group, len(members), values))
         return tuple(out)
 
