@@ -661,5 +661,6 @@ def test_uncertainty_figures_only_for_potentials_that_declare_one() -> None:
     assert sorted(groups.data[0].x) == [0.8, 7.0] and list(groups.data[0].y) == [5.0, 5.0]
     assert structures.layout.xaxis.type == "log" and list(structures.data[0].x) == [0.8, 7.0]
     assert {a.text for a in structures.layout.annotations} == {"γ_select", "γ_break"}
+    assert [s.x0 for s in structures.layout.shapes] == pytest.approx([1.001, 5.0])
     np.testing.assert_allclose(parity.data[0].marker.color, np.log10([0.8, 7.0]))
     assert EVIL not in " ".join(str(t) for t in groups.data[0].text)  # group names are escaped

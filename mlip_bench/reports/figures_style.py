@@ -118,6 +118,14 @@ def legend_entries(fig: go.Figure) -> list[str]:
     return names
 
 
+def _has_colour_bar(trace: Any) -> bool:
+    """A heatmap's scale, or markers coloured by a value with their scale shown."""
+    if trace.type == "heatmap":
+        return trace.showscale is not False
+    marker = getattr(trace, "marker", None)  # bar and pie markers have no colour scale
+    return bool(getattr(marker, "showscale", None) and getattr(marker, "colorbar", None) is not None)
+
+
 def layout(fig: go.Figure) -> go.Figure:
     """Fixed plot area, x-axis block sized for its tick labels, and the legend below both in rows
     of equal columns, its height added to the figure's (the plot never shrinks for it)."""
@@ -145,7 +153,7 @@ def layout(fig: go.Figure) -> go.Figure:
             "itemdoubleclick": "toggleothers",
         }
     top = TOP + (30 if fig.layout.updatemenus else 0)  # the title above, a menu under it
-    right = 110 if any(t.type == "heatmap" and t.showscale is not False for t in fig.data) else 20  # colour bar
+    right = 110 if any(_has_colour_bar(t) for t in fig.data) else 20
     fig.update_layout(
         template="plotly_white",
         height=top + PLOT_HEIGHT + axis + legend_height,

@@ -41,9 +41,14 @@ def _axis(grade: bool) -> tuple[str, float]:
 
 
 def _thresholds(fig: go.Figure, grade: bool) -> None:
+    """Paper 002's γ_select and γ_break as dotted vertical lines on the log γ axis (plotly takes a
+    shape's x on a log axis as the value, an annotation's as its log10)."""
     if grade:
         for value, name in ((GAMMA_SELECT, "γ_select"), (GAMMA_BREAK, "γ_break")):
-            fig.add_vline(x=value, line={"dash": "dot", "color": "#7b8794"}, annotation_text=name)
+            line = {"dash": "dot", "color": "#7b8794"}
+            fig.add_shape(type="line", x0=value, x1=value, y0=0, y1=1, xref="x", yref="paper", line=line)
+            x = float(np.log10(value))
+            fig.add_annotation(x=x, y=1, xref="x", yref="paper", text=name, showarrow=False, yanchor="bottom")
 
 
 def _structures(record: ResultRecord) -> list[ItemRecord]:
@@ -71,7 +76,7 @@ def group_error_vs_uncertainty(scored: Labelled) -> go.Figure | None:
         return None
     _thresholds(fig, grade)
     fig.update_layout(
-        title="Energy RMSE per structure group against the potential's own uncertainty (median over the group)",
+        title="Energy RMSE per structure group against the group's median uncertainty",
         xaxis={
             "title": title.replace("γ", "median γ").replace("σ_E", "median σ_E"),
             "type": "log" if grade else "linear",
@@ -119,14 +124,8 @@ def parity_by_uncertainty(scored: Labelled) -> go.Figure | None:
         pred = ref + np.array([i.values["e_err_aligned_meV_per_atom"] for i in items]) / 1000
         u = np.array([i.values["uncertainty"] for i in items]) * scale
         colour = np.log10(np.maximum(u, 1e-3)) if grade else u
-        marker = {
-            "size": 6,
-            "color": colour,
-            "colorscale": "Viridis",
-            "colorbar": {"title": "log10 γ" if grade else title},
-        }
-        if traces:
-            marker["showscale"] = False
+        bar = {"title": "log10 γ" if grade else "σ_E (meV/atom)", "thickness": 12, "len": 0.75}
+        marker = {"size": 6, "color": colour, "colorscale": "Viridis", "colorbar": bar, "showscale": not traces}
         hover = [f"{escape(i.id)}: {title.split(' (')[0]} = {v:.3g}" for i, v in zip(items, u, strict=True)]
         traces.append(
             go.Scatter(
@@ -136,14 +135,14 @@ def parity_by_uncertainty(scored: Labelled) -> go.Figure | None:
                 name=label,
                 text=hover,
                 marker=marker,
-                visible=True if not traces else "legendonly",
+                visible="legendonly" if traces else True,
             )
         )
     if not traces:
         return None
     fig = go.Figure(traces)
     fig.update_layout(
-        title="Predicted against reference energy per atom (offsets removed), coloured by the potential's uncertainty",
+        title="Energy parity (offsets removed), coloured by the potential's uncertainty",
         xaxis_title="reference energy (eV/atom)",
         yaxis_title="predicted energy (eV/atom)",
     )
