@@ -7,6 +7,9 @@ fixed by symmetry, so no ionic relaxation is needed. For hcp the axial ratio c/a
 every volume (bounded Brent search); cubic structures are scaled isotropically. Energy minima come
 from a bounded Brent search over the volume, not from an EOS fit, so they are exact minima of the
 potential's own E(V) up to the search tolerance (1e-5 in volume fraction, << 0.01 meV/atom).
+
+Each sampled point also keeps the potential's own uncertainty of its structure (``calc.results
+["uncertainty"]``, adapters/uncertainty.py; for hcp that of the c/a minimum; NaN where none).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ase import Atoms
 from scipy.optimize import minimize_scalar
 
 from mlip_bench.errors import PropertyError
+from mlip_bench.properties.paths import structure_uncertainty
 
 #: bounded search window of hcp c/a (ideal 1.633)
 CA_BOUNDS = (1.3, 2.0)
@@ -27,8 +31,9 @@ CA_BOUNDS = (1.3, 2.0)
 
 @dataclass(frozen=True)
 class ColdCurve:
-    """One structure: minimum energy and volume, c/a at the minimum (hcp; NaN otherwise), and the
-    sampled E(V) curve in absolute energies (eV/atom)."""
+    """One structure: minimum energy and volume, c/a at the minimum (hcp; NaN otherwise), the
+    sampled E(V) curve in absolute energies (eV/atom), and the potential's uncertainty at the
+    minimum and at each sampled volume (its own unit; NaN where it reports none)."""
 
     name: str
     v0_A3_per_atom: float
@@ -36,6 +41,8 @@ class ColdCurve:
     c_over_a: float
     volumes_A3_per_atom: tuple[float, ...]
     energies_eV_per_atom: tuple[float, ...]
+    uncertainty_at_minimum: float = float("nan")
+    uncertainties: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,8 @@ class _Crystal:
         self.hexagonal = bool(np.isclose(atoms.cell.cellpar()[5], 120.0))
         self.volume0 = atoms.get_volume() / len(atoms)
 
-    def _energy(self, volume: float, c_over_a: float | None) -> float:
+    def _energy(self, volume: float, c_over_a: float | None) -> tuple[float, float]:
+        """(energy eV/atom, uncertainty) at `volume` and, for hexagonal cells, `c_over_a`."""
         work = self.atoms.copy()
         if c_over_a is not None:
             cell = np.asarray(work.cell)
@@ -79,16 +87,24 @@ class _Crystal:
         energy = float(work.get_potential_energy()) / len(work)
         if not np.isfinite(energy):
             raise PropertyError(f"non-finite energy at {volume:.3f} Å^3/atom")
-        return energy
+        return energy, structure_uncertainty(self.calc)
 
-    def energy(self, volume: float) -> tuple[float, float]:
-        """(energy eV/atom, c/a) at `volume` (Å^3/atom); c/a is minimised for hexagonal cells."""
+    def energy(self, volume: float) -> tuple[float, float, float]:
+        """(energy eV/atom, c/a, uncertainty) at `volume` (Å^3/atom); c/a is minimised for
+        hexagonal cells (NaN otherwise), the uncertainty is that of the structure returned."""
         if not self.hexagonal:
-            return self._energy(volume, None), float("nan")
-        res = minimize_scalar(
-            lambda ca: self._energy(volume, ca), bounds=CA_BOUNDS, method="bounded", options={"xatol": 1e-4}
-        )
-        return float(res.fun), float(res.x)
+            energy, uncertainty = self._energy(volume, None)
+            return energy, float("nan"), uncertainty
+        seen: dict[float, tuple[float, float]] = {}
+
+        def at(ca: float) -> float:
+            seen[float(ca)] = self._energy(volume, ca)
+            return seen[float(ca)][0]
+
+        res = minimize_scalar(at, bounds=CA_BOUNDS, method="bounded", options={"xatol": 1e-4})
+        # the bounded search returns the best point it evaluated: its uncertainty was seen there
+        energy, uncertainty = seen.get(float(res.x), (float(res.fun), float("nan")))
+        return energy, float(res.x), uncertainty
 
 
 def cold_curve(
@@ -109,10 +125,19 @@ def cold_curve(
     v0 = float(res.x)
     if not lo * 1.001 < v0 < hi * 0.999:
         raise PropertyError(f"{name}: no energy minimum between {lo:.2f} and {hi:.2f} Å^3/atom")
-    e0, ca0 = crystal.energy(v0)
+    e0, ca0, u0 = crystal.energy(v0)
     volumes = [v0 * f for f in volume_factors]
-    energies = [crystal.energy(v)[0] for v in volumes]
-    return ColdCurve(name, v0, e0, ca0, tuple(volumes), tuple(energies))
+    points = [crystal.energy(v) for v in volumes]
+    return ColdCurve(
+        name,
+        v0,
+        e0,
+        ca0,
+        tuple(volumes),
+        tuple(p[0] for p in points),
+        uncertainty_at_minimum=u0,
+        uncertainties=tuple(p[2] for p in points),
+    )
 
 
 def calc_cold_curves(

@@ -7,6 +7,9 @@ volume: the formation energy of an isolated defect in a crystal held at its equi
 the usual convention and the one ANI-Al's paper (003, Sec. III.F) compares with DFT supercells.
 ``relax_volume=True`` also relaxes the volume (hydrostatic), as paper 002 does for Mg vacancies;
 the two conventions converge to the same dilute limit as N grows.
+
+The potential's own uncertainty (``calc.results["uncertainty"]``, adapters/uncertainty.py) is kept
+for every perfect supercell and relaxed defect cell (NaN where the calculator reports none).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ase.geometry import find_mic
 from ase.optimize import LBFGS
 
 from mlip_bench.errors import PropertyError
+from mlip_bench.properties.paths import structure_uncertainty
 from mlip_bench.properties.relax import relax
 
 #: a relaxed dumbbell whose axis turned more than this from [100] is reported as not intact
@@ -30,17 +34,20 @@ _DUMBBELL_MAX_SHIFT_A = 0.25
 
 @dataclass(frozen=True)
 class DefectRelaxation:
-    """One relaxed defect cell: formation energy (eV), whether fmax was reached, optimizer steps."""
+    """One relaxed defect cell: formation energy (eV), whether fmax was reached, optimizer steps,
+    the potential's uncertainty of the relaxed cell (its own unit; NaN: none reported)."""
 
     e_f_eV: float
     converged: bool
     steps: int
+    uncertainty: float = float("nan")
 
 
 @dataclass(frozen=True)
 class PointDefectResult:
     """Formation energies per supercell size (tuples aligned with `sizes`); the dumbbell tuples are
-    empty when no dumbbell was computed (non-cubic cells)."""
+    empty when no dumbbell was computed (non-cubic cells). `*_uncertainty` tuples: the potential's
+    uncertainty of the perfect supercell and of each relaxed defect cell, in its own unit."""
 
     a_A: float
     c_A: float
@@ -54,6 +61,9 @@ class PointDefectResult:
     dumbbell_intact: tuple[bool, ...]
     relax_converged: bool
     relax_steps_total: int
+    perfect_uncertainty: tuple[float, ...] = ()
+    vacancy_uncertainty: tuple[float, ...] = ()
+    dumbbell100_uncertainty: tuple[float, ...] = ()
 
 
 def calc_point_defects(
@@ -79,19 +89,23 @@ def calc_point_defects(
         raise PropertyError("a <100> dumbbell needs a cubic conventional cell")
     unit = Atoms(bulk.atoms.get_chemical_symbols(), positions=bulk.atoms.positions, cell=cell, pbc=True)
     vac, dumb, seps, intact, n_atoms = [], [], [], [], []
+    u_perfect, u_vac, u_dumb = [], [], []
     converged, total_steps = True, 0
     for n in sizes:
         perfect = unit.repeat(n)
         e_perfect = _energy(perfect, calc)
+        u_perfect.append(structure_uncertainty(calc))
         n_atoms.append(len(perfect))
         v, _ = _relax_defect(_vacancy(perfect), calc, e_perfect, len(perfect), relax_volume, fmax_eV_per_A, steps)
         vac.append(v.e_f_eV)
+        u_vac.append(v.uncertainty)
         converged &= v.converged
         total_steps += v.steps
         if dumbbell100:
             start = _dumbbell100(perfect, cell[0, 0])
             d, relaxed = _relax_defect(start, calc, e_perfect, len(perfect), relax_volume, fmax_eV_per_A, steps)
             dumb.append(d.e_f_eV)
+            u_dumb.append(d.uncertainty)
             converged &= d.converged
             total_steps += d.steps
             separation, ok = _dumbbell_geometry(relaxed, perfect.positions[0])
@@ -111,6 +125,9 @@ def calc_point_defects(
         dumbbell_intact=tuple(intact),
         relax_converged=converged,
         relax_steps_total=total_steps,
+        perfect_uncertainty=tuple(u_perfect),
+        vacancy_uncertainty=tuple(u_vac),
+        dumbbell100_uncertainty=tuple(u_dumb),
     )
 
 
@@ -153,7 +170,7 @@ def _relax_defect(
     optimizer = LBFGS(target, logfile=None)  # type: ignore[arg-type]  # ase accepts None (no log); its stub says IO | str
     converged = bool(optimizer.run(fmax=fmax, steps=steps))
     e_f = float(work.get_potential_energy()) - len(work) / n_perfect * e_perfect
-    return DefectRelaxation(e_f, converged, int(optimizer.nsteps)), work
+    return DefectRelaxation(e_f, converged, int(optimizer.nsteps), structure_uncertainty(calc)), work
 
 
 def _dumbbell_geometry(relaxed: Atoms, site: np.ndarray) -> tuple[float, bool]:

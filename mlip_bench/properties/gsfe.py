@@ -19,6 +19,9 @@ cell height relaxes too (zero normal stress, ``UnitCellFilter`` masked to zz; in
 tilt fixed). With a fixed height the fault's normal expansion compresses the rest of the cell and
 γ converges only as 1/N: Mishin Al EAM γ_isf = 151.7, 148.9, 147.9, 147.3 mJ/m² for 6, 12, 18,
 24 planes, against 145.5 for all four with the height relaxed.
+
+Each point also keeps the potential's own uncertainty of its relaxed cell (``calc.results
+["uncertainty"]``, adapters/uncertainty.py; NaN where the calculator reports none).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from ase.filters import UnitCellFilter
 from ase.optimize import BFGS
 
 from mlip_bench.errors import PropertyError
+from mlip_bench.properties.paths import structure_uncertainty
 from mlip_bench.units import EV_PER_A2_TO_MJ_PER_M2
 
 _BUILDERS: dict[str, Callable[..., Atoms]] = {"fcc": fcc111, "hcp": hcp0001}
@@ -116,9 +120,13 @@ def faulted(cell: FaultCell, x: float) -> Atoms:
 
 @dataclass(frozen=True)
 class RelaxedFault:
+    """Relaxed energy (eV), whether fmax was reached, steps, and the potential's uncertainty of the
+    relaxed cell (its own unit; NaN: none reported)."""
+
     energy_eV: float
     converged: bool
     steps: int
+    uncertainty: float = float("nan")
 
 
 def relaxed_fault(
@@ -141,17 +149,19 @@ def relaxed_fault(
     energy = float(atoms.get_potential_energy())
     if not np.isfinite(energy):
         raise PropertyError(f"non-finite energy at x = {x} b_p")
-    return RelaxedFault(energy, converged, int(optimizer.nsteps))
+    return RelaxedFault(energy, converged, int(optimizer.nsteps), structure_uncertainty(calc))
 
 
 @dataclass(frozen=True)
 class GSFEPath:
-    """Fault energy γ (mJ/m²) against displacement x in partial Burgers vectors b_p."""
+    """Fault energy γ (mJ/m²) against displacement x in partial Burgers vectors b_p, and the
+    potential's uncertainty of each relaxed cell (its own unit; NaN where it reports none)."""
 
     x_bp: tuple[float, ...]
     gamma_mJ_per_m2: tuple[float, ...]
     converged: bool
     max_steps: int
+    uncertainties: tuple[float, ...] = ()
 
     def peak(self, lo: float, hi: float) -> float:
         """Maximum of γ on lo < x < hi: the grid maximum refined by a parabola through it and
@@ -193,6 +203,7 @@ def gsfe_path(
         gamma_mJ_per_m2=tuple((r.energy_eV - perfect.energy_eV) * to_mj for r in results),
         converged=all(r.converged for r in results),
         max_steps=max(r.steps for r in results),
+        uncertainties=tuple(r.uncertainty for r in results),
     )
 
 

@@ -15,6 +15,9 @@ trigonal path near sc drops by about 16 meV/atom when a goes from 4.042 to 4.055
 with a reference curve should use the reference's volume.
 Potentials with a finite cutoff longer than the cell need periodic images: ASE calculators for
 LAMMPS handle this themselves; ANI and asap3's EMT are wrapped to replicate the cell.
+
+Each point also keeps the potential's own uncertainty of its structure (``calc.results
+["uncertainty"]`` after the call, adapters/uncertainty.py; NaN where the calculator reports none).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ase import Atoms
 from ase.build import bulk
 from scipy.optimize import minimize_scalar
 
+from mlip_bench.adapters.uncertainty import STRUCTURE_KEY
 from mlip_bench.data.curves import ReferenceCurve
 from mlip_bench.errors import PropertyError
 
@@ -38,14 +42,23 @@ BAIN_POINTS = {"fcc": 1.0, "bcc": 1.0 / np.sqrt(2.0)}
 TRIGONAL_POINTS = {"fcc": 1.0, "sc": 0.5, "bcc": 0.25}
 
 
+def structure_uncertainty(calc: Any) -> float:
+    """The potential's uncertainty of the structure `calc` last computed (``results["uncertainty"]``,
+    in the unit its PotentialInfo.uncertainty declares); NaN when the calculator reports none."""
+    value = getattr(calc, "results", {}).get(STRUCTURE_KEY)
+    return float(value) if value is not None else float("nan")
+
+
 @dataclass(frozen=True)
 class PathResult:
-    """Energies along one path, per atom, relative to the undistorted fcc cell (r = 1)."""
+    """Energies along one path, per atom, relative to the undistorted fcc cell (r = 1), and the
+    potential's uncertainty of each point's structure (its own unit; NaN where it reports none)."""
 
     ratios: tuple[float, ...]
     energies_meV_per_atom: tuple[float, ...]
     volume_A3_per_atom: float
     e_fcc_eV_per_atom: float
+    uncertainties: tuple[float, ...] = ()
 
     def energy_at(self, ratio: float) -> float:
         """Energy (meV/atom) at a computed coordinate; raises PropertyError when it was not sampled."""
@@ -70,9 +83,15 @@ def stretch(atoms: Atoms, direction: tuple[float, float, float], ratio: float) -
 
 
 def _energy_per_atom(atoms: Atoms, calc: Any) -> float:
+    return _evaluate(atoms, calc)[0]
+
+
+def _evaluate(atoms: Atoms, calc: Any) -> tuple[float, float]:
+    """(energy eV/atom, the potential's uncertainty of the structure or NaN)."""
     work = atoms.copy()
     work.calc = calc
-    return float(work.get_potential_energy()) / len(work)
+    energy = float(work.get_potential_energy()) / len(work)
+    return energy, structure_uncertainty(calc)
 
 
 def equilibrium_volume(atoms: Atoms, calc: Any, *, bounds: tuple[float, float] = (0.7, 1.5)) -> tuple[Atoms, float]:
@@ -115,7 +134,8 @@ def calc_path(
         fcc, e_fcc = equilibrium_volume(fcc, calc)
     else:
         e_fcc = _energy_per_atom(fcc, calc)
-    energies = [(_energy_per_atom(stretch(fcc, direction, r), calc) - e_fcc) * 1000.0 for r in ratios]
+    points = [_evaluate(stretch(fcc, direction, r), calc) for r in ratios]
+    energies = [(e - e_fcc) * 1000.0 for e, _ in points]
     if not np.all(np.isfinite(energies)):
         raise PropertyError("non-finite energy along the path")
     return PathResult(
@@ -123,6 +143,7 @@ def calc_path(
         energies_meV_per_atom=tuple(float(e) for e in energies),
         volume_A3_per_atom=float(fcc.get_volume() / len(fcc)),
         e_fcc_eV_per_atom=e_fcc,
+        uncertainties=tuple(u for _, u in points),
     )
 
 
@@ -135,13 +156,20 @@ def path_grid(start: float, stop: float, step: float, extra: Iterable[float] = (
     return tuple(sorted(grid))
 
 
+def errors_against(result: PathResult, reference: ReferenceCurve) -> dict[float, float]:
+    """Path energy minus reference (meV/atom) at each of the reference's own coordinates that the
+    path sampled (no interpolation), by coordinate (rounded to 1e-10)."""
+    computed = dict(zip(np.round(result.ratios, 10), result.energies_meV_per_atom, strict=True))
+    return {
+        float(x): computed[x] - y for x, y in zip(np.round(reference.x, 10), reference.y, strict=True) if x in computed
+    }
+
+
 def rmse_against(result: PathResult, reference: ReferenceCurve, *, min_points: int = 3) -> tuple[float, int]:
     """RMSE (meV/atom) between the path and a reference curve at the reference's own coordinates
     (those the path sampled; no interpolation) and the number of points used. Raises
     PropertyError when fewer than `min_points` of them were sampled."""
-    computed = dict(zip(np.round(result.ratios, 10), result.energies_meV_per_atom, strict=True))
-    pairs = [(computed[x], y) for x, y in zip(np.round(reference.x, 10), reference.y, strict=True) if x in computed]
-    if len(pairs) < min_points:
-        raise PropertyError(f"only {len(pairs)} points of reference curve {reference.key!r} lie on the sampled path")
-    diff = np.array([e - ref for e, ref in pairs])
-    return float(np.sqrt(np.mean(diff**2))), len(pairs)
+    diff = np.array(list(errors_against(result, reference).values()))
+    if diff.size < min_points:
+        raise PropertyError(f"only {diff.size} points of reference curve {reference.key!r} lie on the sampled path")
+    return float(np.sqrt(np.mean(diff**2))), int(diff.size)

@@ -8,6 +8,9 @@ the thickest gives the reported values. Lateral cells are the smallest orthogona
 per layer): relaxation keeps the ideal in-plane order, so no reconstruction is sampled. fcc {100},
 {110}, {111} follow paper 003 Sec. III.G; hcp (0001), both terminations of (10-10) and (11-20)
 follow paper 002 Sec. III.C.4.
+
+The potential's own uncertainty (``calc.results["uncertainty"]``, adapters/uncertainty.py) is kept
+for the relaxed bulk cell and every relaxed slab (NaN where the calculator reports none).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ase.build import bulk, fcc100, fcc110, fcc111, hcp0001, hcp10m10, surface
 from ase.optimize import LBFGS
 
 from mlip_bench.errors import PropertyError
+from mlip_bench.properties.paths import structure_uncertainty
 from mlip_bench.properties.relax import relax
 from mlip_bench.units import EV_PER_A2_TO_MJ_PER_M2
 
@@ -102,6 +106,8 @@ class FacetResult:
     #: change of the unrelaxed γ of the thickest slab when the vacuum is doubled
     vacuum_change_mJ_per_m2: float
     relax_converged: bool
+    #: the potential's uncertainty of each relaxed slab (aligned with `thicknesses_A`; its own unit)
+    uncertainties: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,8 @@ class SurfaceResult:
     c_A: float
     e_bulk_eV_per_atom: float
     facets: tuple[FacetResult, ...]
+    #: the potential's uncertainty of the relaxed bulk cell (its own unit; NaN: none reported)
+    bulk_uncertainty: float = float("nan")
 
 
 def calc_surfaces(
@@ -143,11 +151,14 @@ def calc_surfaces(
         raise PropertyError(f"bulk relaxation of {atoms.get_chemical_formula()} did not reach fmax 1e-4 eV/Å")
     a, _, c = bulk.atoms.cell.lengths()
     e_bulk = float(bulk.atoms.get_potential_energy()) / len(bulk.atoms)
+    bulk_uncertainty = structure_uncertainty(calc)
     element = atoms.get_chemical_symbols()[0]
     results = tuple(
         _facet(name, element, a, c, e_bulk, calc, min_thicknesses_A, vacuum_A, fmax_eV_per_A, steps) for name in facets
     )
-    return SurfaceResult(a_A=float(a), c_A=float(c), e_bulk_eV_per_atom=e_bulk, facets=results)
+    return SurfaceResult(
+        a_A=float(a), c_A=float(c), e_bulk_eV_per_atom=e_bulk, facets=results, bulk_uncertainty=bulk_uncertainty
+    )
 
 
 def crystal_of(atoms: Atoms) -> str:
@@ -187,7 +198,7 @@ def _facet(
     fmax: float,
     steps: int,
 ) -> FacetResult:
-    gammas, sizes, converged = [], [], True
+    gammas, sizes, uncertainties, converged = [], [], [], True
     relaxed = slab = Atoms()
     for thickness in sorted(thicknesses):
         slab = _slab(name, element, a, c, thickness, vacuum)
@@ -196,6 +207,7 @@ def _facet(
         optimizer = LBFGS(relaxed, logfile=None)  # type: ignore[arg-type]  # ase accepts None; its stub says IO | str
         converged &= bool(optimizer.run(fmax=fmax, steps=steps))
         gammas.append(_gamma(relaxed, calc, e_bulk))
+        uncertainties.append(structure_uncertainty(calc))
         sizes.append(float(np.ptp(slab.positions[:, 2])))
     unrelaxed = _gamma(slab, calc, e_bulk)
     wider = slab.copy()
@@ -216,6 +228,7 @@ def _facet(
         thickness_change_mJ_per_m2=abs(gammas[-1] - gammas[-2]),
         vacuum_change_mJ_per_m2=abs(_gamma(wider, calc, e_bulk) - unrelaxed),
         relax_converged=converged,
+        uncertainties=tuple(uncertainties),
     )
 
 

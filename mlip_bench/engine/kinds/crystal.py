@@ -1,6 +1,12 @@
 """Property kinds on ideal crystals built from the spec's ``structures``: ``eos`` (equation of
 state) and ``elastic`` (stress-strain elastic constants). Each structure is one item; metric
-names are the property names, prefixed by ``<structure id>.`` when a task has several."""
+names are the property names, prefixed by ``<structure id>.`` when a task has several.
+
+When the potential declares an uncertainty (``PotentialInfo.uncertainty``, adapters/uncertainty.py),
+every item also records ``uncertainty_max``: the largest uncertainty of any structure it evaluated
+(relaxation steps, strained and scaled cells), in the unit the declaration names (``info.unit``:
+eV/atom for an ensemble spread, none for an extrapolation grade); ``eos`` adds the curve
+``eos_uncertainty`` (x: volume Å³/atom, y: uncertainty of each scanned cell)."""
 
 from __future__ import annotations
 
@@ -8,6 +14,10 @@ import dataclasses
 from abc import abstractmethod
 from typing import Any
 
+import numpy as np
+from ase.calculators.calculator import all_changes
+
+from mlip_bench.adapters.uncertainty import STRUCTURE_KEY
 from mlip_bench.engine.evaluate import TimedCalculator
 from mlip_bench.engine.kinds.base import ItemOutput, ItemPlan, Outcome, TaskContext, TaskKind, build_crystal
 from mlip_bench.engine.parameters import BOOLEAN, POSITIVE, Param, fmax_param
@@ -16,6 +26,47 @@ from mlip_bench.engine.spec import TaskSpec
 from mlip_bench.errors import EvaluationError, PropertyError
 from mlip_bench.properties.elastic import calc_elastic
 from mlip_bench.properties.eos import calc_eos
+
+
+class UncertaintyLog(TimedCalculator):
+    """A :class:`TimedCalculator` that also logs, for every structure it computes, the volume per
+    atom (Å³; NaN for a cell without volume) and the potential's uncertainty of it
+    (``results["uncertainty"]``, in the potential's unit), when the potential reports one."""
+
+    def __init__(self, inner: Any, *, label: str) -> None:
+        super().__init__(inner, label=label)
+        self.log: list[tuple[float, float]] = []
+
+    def calculate(self, atoms: Any = None, properties: Any = None, system_changes: Any = all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        value = self.results.get(STRUCTURE_KEY)
+        if value is not None and self.atoms is not None:
+            volume = abs(float(np.linalg.det(self.atoms.cell.array))) / max(len(self.atoms), 1)
+            self.log.append((volume if volume > 0 else float("nan"), float(value)))
+
+    def uncertainty_max(self) -> float | None:
+        """The largest uncertainty logged; None when none was reported."""
+        return max(u for _, u in self.log) if self.log else None
+
+
+def declares_uncertainty(ctx: TaskContext) -> bool:
+    """Whether the cell's potential declares an uncertainty (so kinds record it)."""
+    return ctx.potential.info.uncertainty is not None
+
+
+def logged(calc: Any) -> list[tuple[float, float]]:
+    """(volume Å³/atom, uncertainty) of every structure `calc` computed when it is an
+    :class:`UncertaintyLog`, else []."""
+    return list(calc.log) if isinstance(calc, UncertaintyLog) else []
+
+
+def with_uncertainty_max(values: dict[str, float], calc: Any, ctx: TaskContext) -> dict[str, float]:
+    """`values` with ``uncertainty_max`` of `calc`'s log added when the potential declares an
+    uncertainty and reported one."""
+    largest = calc.uncertainty_max() if isinstance(calc, UncertaintyLog) else None
+    if not declares_uncertainty(ctx) or largest is None:
+        return values
+    return values | {"uncertainty_max": largest}
 
 
 class CrystalKind(TaskKind):
@@ -48,13 +99,14 @@ class CrystalKind(TaskKind):
         if missing:
             reason = f"elements {sorted(missing)} not supported by {ctx.potential.info.spec}"
             return ItemOutput(record=ItemRecord(spec.id, "skipped", reason, len(atoms)))
-        calc = TimedCalculator(ctx.calculator, label=f"{spec.id} with {ctx.potential.info.spec}")
+        calc = UncertaintyLog(ctx.calculator, label=f"{spec.id} with {ctx.potential.info.spec}")
         first_note = len(ctx.notes)
         try:
             scalars, arrays = self.compute(atoms, calc, ctx)
         except (PropertyError, EvaluationError) as exc:
             record = ItemRecord(spec.id, "failed", str(exc), len(atoms))
         else:
+            scalars = with_uncertainty_max(scalars, calc, ctx)
             scalars["potential_calls"] = float(calc.calls)
             record = ItemRecord(spec.id, "ok", "", len(atoms), "", scalars, arrays)
         notes = tuple(ctx.notes[first_note:])
@@ -108,7 +160,22 @@ class EosKind(CrystalKind):
             "volumes_A3_per_atom": list(result.volumes_A3_per_atom),
             "energies_eV_per_atom": list(result.energies_eV_per_atom),
         }
+        if declares_uncertainty(ctx):
+            arrays |= _eos_uncertainty(result.volumes_A3_per_atom, logged(calc))
         return scalars, arrays
+
+
+def _eos_uncertainty(volumes: tuple[float, ...], log: list[tuple[float, float]]) -> dict[str, list[float]]:
+    """Curve ``eos_uncertainty`` of the scanned volumes (Å³/atom): the uncertainty of the last
+    logged structure at each volume (NaN where none); {} when nothing was logged."""
+    if not log:
+        return {}
+    logged_v = np.array([v for v, _ in log])
+    uncertainty = []
+    for volume in volumes:
+        hits = np.flatnonzero(np.isclose(logged_v, volume, rtol=1e-10, atol=0.0))
+        uncertainty.append(log[int(hits[-1])][1] if hits.size else float("nan"))
+    return {"eos_uncertainty:x": list(volumes), "eos_uncertainty:y": uncertainty}
 
 
 _NAMES = ("11", "22", "33", "44", "55", "66")

@@ -1,7 +1,16 @@
 """Defect kinds on ideal crystals from the spec's ``structures``: ``point_defects`` (vacancy and
 <100> dumbbell formation energies against supercell size) and ``surfaces`` (surface energies and
 interlayer relaxations against slab thickness). Each structure is one item; the largest supercell
-and the thickest slab give the metric values, every size is kept as item arrays and curves."""
+and the thickest slab give the metric values, every size is kept as item arrays and curves.
+
+When the potential declares an uncertainty (adapters/uncertainty.py), items also record it, in the
+unit the declaration names (``info.unit``): ``uncertainty_max`` (every structure evaluated, see
+:mod:`~mlip_bench.engine.kinds.crystal`); point defects: curves ``vacancy_uncertainty`` and
+``dumbbell100_uncertainty`` (x: atoms in the perfect supercell, y: uncertainty of the relaxed defect
+cell), array ``perfect_uncertainty`` (each perfect supercell) and values ``uncertainty_max_vacancy``,
+``uncertainty_max_dumbbell100`` (largest over the cells entering E_f); surfaces: curves
+``gamma_<facet>_uncertainty`` (x: slab thickness Å, y: uncertainty of the relaxed slab), values
+``uncertainty_bulk`` and ``uncertainty_max_<facet>`` (largest of the bulk cell and the facet's slabs)."""
 
 from __future__ import annotations
 
@@ -11,7 +20,7 @@ import numpy as np
 
 from mlip_bench.engine.evaluate import TimedCalculator
 from mlip_bench.engine.kinds.base import TaskContext
-from mlip_bench.engine.kinds.crystal import CrystalKind
+from mlip_bench.engine.kinds.crystal import CrystalKind, declares_uncertainty
 from mlip_bench.engine.parameters import BOOLEAN, POSITIVE, POSITIVE_INTEGER, Param, array, fmax_param, nullable, one_of
 from mlip_bench.properties.defects import PointDefectResult, calc_point_defects
 from mlip_bench.properties.surfaces import DEFAULT_FACETS, FACETS, FacetResult, calc_surfaces
@@ -62,7 +71,10 @@ class PointDefectsKind(CrystalKind):
             fmax_eV_per_A=float(ctx.parameter("fmax_eV_per_A")),
         )
         self._note(result, ctx)
-        return _defect_values(result)
+        scalars, arrays = _defect_values(result)
+        if declares_uncertainty(ctx):
+            scalars |= _defect_uncertainty(result, arrays)
+        return scalars, arrays
 
     @staticmethod
     def _note(result: PointDefectResult, ctx: TaskContext) -> None:
@@ -112,6 +124,25 @@ def _defect_values(result: PointDefectResult) -> Values:
     return scalars, arrays
 
 
+def _largest(*values: float) -> float:
+    """The largest finite value (NaN when none is)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return max(finite) if finite else float("nan")
+
+
+def _defect_uncertainty(result: PointDefectResult, arrays: dict[str, list[float]]) -> dict[str, float]:
+    """Adds the defect cells' uncertainty curves to `arrays`; returns the largest per defect."""
+    x = [float(n) for n in result.n_atoms]
+    arrays["perfect_uncertainty"] = list(result.perfect_uncertainty)
+    out: dict[str, float] = {}
+    for name, values in (("vacancy", result.vacancy_uncertainty), ("dumbbell100", result.dumbbell100_uncertainty)):
+        if values:
+            arrays[f"{name}_uncertainty:x"] = x
+            arrays[f"{name}_uncertainty:y"] = list(values)
+            out[f"uncertainty_max_{name}"] = _largest(*result.perfect_uncertainty, *values)
+    return out
+
+
 class SurfacesKind(CrystalKind):
     """Parameters: ``facets`` (names in :data:`mlip_bench.properties.surfaces.FACETS`; default by
     crystal: fcc 100/110/111, hcp 0001/10m10_short/10m10_long/11m20), ``min_thicknesses_A`` (slabs
@@ -159,10 +190,17 @@ class SurfacesKind(CrystalKind):
         )
         scalars = {"a_A": result.a_A, "c_A": result.c_A, "e_bulk_eV_per_atom": result.e_bulk_eV_per_atom}
         arrays: dict[str, list[float]] = {}
+        uncertainty = declares_uncertainty(ctx)
+        if uncertainty:
+            scalars["uncertainty_bulk"] = result.bulk_uncertainty
         for facet in result.facets:
             scalars |= _facet_scalars(facet)
             arrays[f"gamma_{facet.facet}:x"] = list(facet.thicknesses_A)
             arrays[f"gamma_{facet.facet}:y"] = list(facet.gammas_mJ_per_m2)
+            if uncertainty:
+                arrays[f"gamma_{facet.facet}_uncertainty:x"] = list(facet.thicknesses_A)
+                arrays[f"gamma_{facet.facet}_uncertainty:y"] = list(facet.uncertainties)
+                scalars[f"uncertainty_max_{facet.facet}"] = _largest(result.bulk_uncertainty, *facet.uncertainties)
             if not facet.relax_converged:
                 ctx.notes.append(f"{ctx.potential.info.name}: a {facet.facet} slab relaxation stopped before fmax")
         return scalars, arrays

@@ -10,6 +10,11 @@ true: the cell height relaxes to zero normal stress with the atoms), ``fmax_eV_p
 mJ/m²; give ``gsfe_rmse_mJ_per_m2`` / ``gsfe_twin_rmse_mJ_per_m2`` at the reference's own x).
 
 Item arrays ``gsfe:x``/``gsfe:y`` hold the whole path (slip 0..1 b_p, then the twinning steps).
+When the potential declares an uncertainty (adapters/uncertainty.py), ``gsfe_uncertainty:x``/``:y``
+hold the uncertainty of each point's relaxed cell (unit: the declaration's ``info.unit``), the item
+records ``uncertainty_max`` (every structure evaluated), and with a reference curve the cell gets
+``spearman_uncertainty_error``: Spearman ρ of the point uncertainty and |γ - γ_ref| over the
+reference points of both curves (a point on both counts once, with the slip curve's value).
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ import spglib
 from mlip_bench.data.curves import ReferenceCurve, reference_curve
 from mlip_bench.engine.evaluate import TimedCalculator
 from mlip_bench.engine.kinds.base import TaskContext
-from mlip_bench.engine.kinds.crystal import CrystalKind
+from mlip_bench.engine.kinds.crystal import CrystalKind, declares_uncertainty
 from mlip_bench.engine.parameters import BOOLEAN, POSITIVE_INTEGER, STRING, Param, fmax_param, nullable
 from mlip_bench.errors import DataError, PropertyError
+from mlip_bench.metrics.uncertainty import spearman_rho
 from mlip_bench.properties.gsfe import GSFEPath, GSFEResult, calc_gsfe
 from mlip_bench.properties.relax import relax
 
@@ -60,14 +66,31 @@ def _curves(ctx: TaskContext) -> dict[str, ReferenceCurve]:
     return out
 
 
+def _errors(path: GSFEPath, curve: ReferenceCurve) -> dict[float, float]:
+    """γ - γ_ref (mJ/m²) at the reference's own x that the path sampled (no interpolation), by x."""
+    computed = dict(zip(np.round(path.x_bp, 8), path.gamma_mJ_per_m2, strict=True))
+    return {float(x): computed[x] - y for x, y in zip(np.round(curve.x, 8), curve.y, strict=True) if x in computed}
+
+
 def _rmse(path: GSFEPath, curve: ReferenceCurve) -> tuple[float, int]:
     """RMSE (mJ/m²) at the reference's own x (sampled on the path, no interpolation)."""
-    computed = dict(zip(np.round(path.x_bp, 8), path.gamma_mJ_per_m2, strict=True))
-    pairs = [(computed[x], y) for x, y in zip(np.round(curve.x, 8), curve.y, strict=True) if x in computed]
-    if len(pairs) < 3:
-        raise PropertyError(f"only {len(pairs)} points of reference curve {curve.key!r} lie on the sampled path")
-    diff = np.array([g - ref for g, ref in pairs])
-    return float(np.sqrt(np.mean(diff**2))), len(pairs)
+    diff = np.array(list(_errors(path, curve).values()))
+    if diff.size < 3:
+        raise PropertyError(f"only {diff.size} points of reference curve {curve.key!r} lie on the sampled path")
+    return float(np.sqrt(np.mean(diff**2))), int(diff.size)
+
+
+def _uncertainty(path: GSFEPath, curves: dict[str, ReferenceCurve]) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """(``spearman_uncertainty_error`` when there is a reference curve, the uncertainty curve)."""
+    arrays = {"gsfe_uncertainty:x": list(path.x_bp), "gsfe_uncertainty:y": list(path.uncertainties)}
+    if not curves:
+        return {}, arrays
+    errors: dict[float, float] = {}
+    for curve in reversed(list(curves.values())):  # the slip curve (first) wins where both have x
+        errors |= _errors(path, curve)
+    by_x = dict(zip(np.round(path.x_bp, 8), path.uncertainties, strict=True))
+    u = [by_x[x] for x in errors]
+    return {"spearman_uncertainty_error": spearman_rho(u, list(errors.values()))}, arrays
 
 
 class GsfeKind(CrystalKind):
@@ -95,6 +118,7 @@ class GsfeKind(CrystalKind):
             "thickness_change_mJ_per_m2",
             "a_A",
             "c_A",
+            "spearman_uncertainty_error",
         }
     )
     plots: ClassVar[dict[str, tuple[str, str]]] = {
@@ -133,6 +157,10 @@ class GsfeKind(CrystalKind):
             else:
                 scalars[metric.replace("rmse_mJ_per_m2", "n_reference_points")] = float(n)
         arrays = {"gsfe:x": list(result.path.x_bp), "gsfe:y": list(result.path.gamma_mJ_per_m2)}
+        if declares_uncertainty(ctx):
+            extra_scalars, extra_arrays = _uncertainty(result.path, curves)
+            scalars |= extra_scalars
+            arrays |= extra_arrays
         return scalars, arrays
 
 

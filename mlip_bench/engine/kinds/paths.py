@@ -8,6 +8,15 @@
   (coordinates as in :mod:`mlip_bench.properties.paths`); metrics ``<path>_rmse_meV_per_atom``
   against the reference curve named by the parameter ``reference_curve`` and the energies of the
   special points on the path.
+
+When the potential declares an uncertainty (``PotentialInfo.uncertainty``, adapters/uncertainty.py),
+each item also records the uncertainty of every structure it evaluated, in the unit the declaration
+names (``info.unit``: eV/atom for an ensemble spread, none for a grade): the curve
+``<curve>_uncertainty`` (x as the item's energy curve, y the uncertainty of each point's structure),
+``uncertainty_max`` (largest of every structure evaluated, the volume searches included) and, for
+cold curves, ``uncertainty_at_minimum``. A path with a reference curve adds the cell metric
+``spearman_uncertainty_error``: Spearman ρ of the point uncertainty and |E - E_ref| over the
+reference's points on the path.
 """
 
 from __future__ import annotations
@@ -17,23 +26,29 @@ from typing import Any, ClassVar
 import numpy as np
 from ase.build import bulk
 
-from mlip_bench.data.curves import reference_curve
-from mlip_bench.engine.evaluate import TimedCalculator
+from mlip_bench.data.curves import ReferenceCurve, reference_curve
 from mlip_bench.engine.kinds.base import Outcome, TaskContext, TaskKind
+from mlip_bench.engine.kinds.crystal import UncertaintyLog, declares_uncertainty, with_uncertainty_max
 from mlip_bench.engine.parameters import POSITIVE, STRING, Param, array, nullable
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.engine.spec import StructureSpec
 from mlip_bench.errors import DataError, EvaluationError, PropertyError
+from mlip_bench.metrics.uncertainty import spearman_rho
 from mlip_bench.properties.cold_curves import ColdCurve, cold_curve
 from mlip_bench.properties.paths import (
     BAIN_DIRECTION,
     BAIN_POINTS,
     TRIGONAL_DIRECTION,
     TRIGONAL_POINTS,
+    PathResult,
     calc_path,
+    errors_against,
     path_grid,
     rmse_against,
 )
+
+#: the cell metric of a path with a reference curve when the potential has an uncertainty
+SPEARMAN = "spearman_uncertainty_error"
 
 
 def _primitive(spec: StructureSpec) -> Any:
@@ -114,32 +129,38 @@ class ColdCurvesKind(TaskKind):
                 items[name] = result
             else:
                 curves[name] = result[0]
-                items[name] = ItemRecord(
-                    spec.id, "ok", "", len(_primitive(spec)), values={"potential_calls": result[1]}
-                )
-        out = tuple(self._item(items[n], curves[n], curves.get(reference)) if n in curves else items[n] for n in names)
+                items[name] = ItemRecord(spec.id, "ok", "", len(_primitive(spec)), values=result[1])
+        with_u = declares_uncertainty(ctx)
+        out = tuple(
+            self._item(items[n], curves[n], curves.get(reference), uncertainty=with_u) if n in curves else items[n]
+            for n in names
+        )
         values = self._values(curves, reference, ctx)
         return Outcome(values=values, items=out, n_scored=sum(i.status == "ok" for i in out))
 
     @staticmethod
     def _one(
         name: str, spec: StructureSpec, factors: tuple[float, ...], ctx: TaskContext
-    ) -> tuple[ColdCurve, float] | ItemRecord:
-        """(curve, potential calls) of one structure, or the item record saying why there is none."""
+    ) -> tuple[ColdCurve, dict[str, float]] | ItemRecord:
+        """(curve, item values: potential calls, largest uncertainty) of one structure, or the item
+        record saying why there is none."""
         skipped = _unsupported(ctx, spec)
         if skipped is not None:
             return skipped
         atoms = _primitive(spec)
-        calc = TimedCalculator(ctx.calculator, label=f"{spec.id} with {ctx.potential.info.spec}")
+        calc = UncertaintyLog(ctx.calculator, label=f"{spec.id} with {ctx.potential.info.spec}")
         try:
-            return cold_curve(name, atoms, calc, volume_factors=factors), float(calc.calls)
+            curve = cold_curve(name, atoms, calc, volume_factors=factors)
+            return curve, with_uncertainty_max({"potential_calls": float(calc.calls)}, calc, ctx)
         except (PropertyError, EvaluationError) as exc:
             return ItemRecord(spec.id, "failed", str(exc), len(atoms))
         finally:
             ctx.calculator_seconds += calc.seconds
 
     @staticmethod
-    def _item(base: ItemRecord, curve: ColdCurve, ref: ColdCurve | None) -> ItemRecord:
+    def _item(base: ItemRecord, curve: ColdCurve, ref: ColdCurve | None, *, uncertainty: bool) -> ItemRecord:
+        """The item of one curve; with `uncertainty`, its curve ``cold_curve_uncertainty`` (x: volume
+        Å³/atom) and value ``uncertainty_at_minimum``."""
         values = dict(base.values) | {"v0_A3_per_atom": curve.v0_A3_per_atom, "e0_eV_per_atom": curve.e0_eV_per_atom}
         if np.isfinite(curve.c_over_a):
             values["c_over_a"] = curve.c_over_a
@@ -151,6 +172,10 @@ class ColdCurvesKind(TaskKind):
             values["dE_meV_per_atom"] = (curve.e0_eV_per_atom - ref.e0_eV_per_atom) * 1000.0
             arrays["cold_curve:x"] = list(curve.volumes_A3_per_atom)
             arrays["cold_curve:y"] = [(e - ref.e0_eV_per_atom) * 1000.0 for e in curve.energies_eV_per_atom]
+        if uncertainty:
+            values["uncertainty_at_minimum"] = curve.uncertainty_at_minimum
+            arrays["cold_curve_uncertainty:x"] = list(curve.volumes_A3_per_atom)
+            arrays["cold_curve_uncertainty:y"] = list(curve.uncertainties)
         return ItemRecord(base.id, base.status, base.reason, base.n_atoms, base.group, values, arrays)
 
     @staticmethod
@@ -197,7 +222,7 @@ class PathKind(TaskKind):
         if curve is not None and "meV/atom" not in curve.y_label:
             raise DataError(f"reference curve {curve.key!r}: y must be in meV/atom, its label is {curve.y_label!r}")
         extra = [*self.points.values(), *(curve.x if curve is not None else ())]
-        calc = TimedCalculator(ctx.calculator, label=f"{spec.id} ({self.name}) with {ctx.potential.info.spec}")
+        calc = UncertaintyLog(ctx.calculator, label=f"{spec.id} ({self.name}) with {ctx.potential.info.spec}")
         try:
             fixed = ctx.parameter("lattice_constant_A")
             result = calc_path(
@@ -227,14 +252,26 @@ class PathKind(TaskKind):
                 values[f"{self.name.removesuffix('_path')}_rmse_meV_per_atom"] = rmse
                 values["n_reference_points"] = float(n)
         arrays = {f"{self.name}:x": list(result.ratios), f"{self.name}:y": list(result.energies_meV_per_atom)}
-        item_values = dict(values) | {"potential_calls": float(calc.calls)}
+        if declares_uncertainty(ctx):
+            arrays[f"{self.name}_uncertainty:x"] = list(result.ratios)
+            arrays[f"{self.name}_uncertainty:y"] = list(result.uncertainties)
+            if curve is not None:
+                values[SPEARMAN] = _spearman(result, curve)
+        item_values = with_uncertainty_max(dict(values), calc, ctx) | {"potential_calls": float(calc.calls)}
         item = ItemRecord(spec.id, "ok", "", 1, "", item_values, arrays)
         return Outcome(values=values, items=(item,), n_scored=1)
 
 
+def _spearman(result: PathResult, curve: ReferenceCurve) -> float:
+    """Spearman ρ of each reference point's uncertainty and |E - E_ref| (NaN with < 3 points)."""
+    errors = errors_against(result, curve)
+    by_ratio = dict(zip(np.round(result.ratios, 10), result.uncertainties, strict=True))
+    return spearman_rho([by_ratio[x] for x in errors], list(errors.values()))
+
+
 class BainPathKind(PathKind):
     name = "bain_path"
-    produces = frozenset({"bain_rmse_meV_per_atom", "E_bcc_bain_path_meV_per_atom", "volume_A3_per_atom"})
+    produces = frozenset({"bain_rmse_meV_per_atom", "E_bcc_bain_path_meV_per_atom", "volume_A3_per_atom", SPEARMAN})
     plots: ClassVar[dict[str, tuple[str, str]]] = {
         "bain_path": ("c/a (fcc = 1, bcc = 1/√2)", "energy relative to fcc (meV/atom)")
     }
@@ -252,6 +289,7 @@ class TrigonalPathKind(PathKind):
             "E_sc_trigonal_path_meV_per_atom",
             "E_bcc_trigonal_path_meV_per_atom",
             "volume_A3_per_atom",
+            SPEARMAN,
         }
     )
     plots: ClassVar[dict[str, tuple[str, str]]] = {
