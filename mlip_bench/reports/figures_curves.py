@@ -80,12 +80,22 @@ def curve_figures(scored: Labelled, kind: str, columns: Sequence[Column] = ()) -
     first = next(iter(plots), None)
     figures = []
     for name in names:
-        axes = plots.get(name, (f"{name} x", f"{name} y"))
+        axes = plots.get(name) or _uncertainty_axes(name, plots, scored) or (f"{name} x", f"{name} y")
         fig = curve_figure(scored, name, axes, with_parameter_curves=name == first)
         if name == "cold_curve":
             _cold_targets(fig, scored, columns)
         figures.append(fig)
     return figures
+
+
+def _uncertainty_axes(name: str, plots: dict[str, tuple[str, str]], scored: Labelled) -> tuple[str, str] | None:
+    """Axes of ``<curve>_uncertainty`` (the potential's own uncertainty at each point of a declared
+    curve): the curve's x axis, and the uncertainty in the unit the potentials declared."""
+    base = plots.get(name.removesuffix("_uncertainty")) if name.endswith("_uncertainty") else None
+    if base is None:
+        return None
+    declared = {r.potential.uncertainty.label for _, r in scored if r.potential.uncertainty is not None}
+    return base[0], f"potential's own uncertainty: {' or '.join(sorted(declared)) or 'as declared'}"
 
 
 def curve_figure(
