@@ -53,7 +53,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.stress import full_3x3_to_voigt_6_stress
 from ase.units import Hartree
 
-from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version, package_version
+from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version, package_version, yes_no_option
 from mlip_bench.adapters.uncertainty import ATOM_KEY, STRUCTURE_KEY, UncertaintyInfo
 from mlip_bench.errors import PotentialError
 from mlip_bench.paths import resolve_data_root
@@ -219,14 +219,7 @@ def _member_force_results(member_forces: np.ndarray) -> dict[str, np.ndarray]:
 def parse_spec(arg: str) -> tuple[str, bool]:
     """(model folder or .info file, member_forces) from ``DIR`` or ``DIR;member_forces=yes|no``
     (an empty DIR is the default folder); raises PotentialError on an unknown option."""
-    path_text, *options = [part.strip() for part in arg.split(";")]
-    member_forces = False
-    for option in options:
-        key, _, value = (part.strip() for part in option.partition("="))
-        if key != "member_forces" or value not in ("yes", "no"):
-            raise PotentialError(f"ani:{arg}: unknown option {option!r} (known: member_forces=yes, member_forces=no)")
-        member_forces = value == "yes"
-    return path_text, member_forces
+    return yes_no_option(arg, family="ani", name="member_forces")
 
 
 def _uncertainty_info(info: Path, size: int, *, member_forces: bool) -> UncertaintyInfo:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mlip_bench.errors import OptionalDependencyError
+from mlip_bench.errors import OptionalDependencyError, PotentialError
 
 if TYPE_CHECKING:
     from mlip_bench.adapters.uncertainty import UncertaintyInfo
@@ -78,6 +78,19 @@ class Adapter(ABC):
     @abstractmethod
     def make_calculator(self, arg: str) -> Any:
         """A fresh ASE calculator (or an object with ``get_potential_energy(atoms)`` etc.)."""
+
+
+def yes_no_option(arg: str, *, family: str, name: str) -> tuple[str, bool]:
+    """(the spec argument before its options, the value of option `name`) from ``HEAD`` or
+    ``HEAD;name=yes|no`` (default no); raises PotentialError naming the spec on any other option."""
+    head, *options = [part.strip() for part in arg.split(";")]
+    value = False
+    for option in options:
+        key, _, text = (part.strip() for part in option.partition("="))
+        if key != name or text not in ("yes", "no"):
+            raise PotentialError(f"{family}:{arg}: unknown option {option!r} (known: {name}=yes, {name}=no)")
+        value = text == "yes"
+    return head, value
 
 
 def install_hint(extra: str) -> str:

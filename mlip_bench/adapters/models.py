@@ -8,7 +8,7 @@ from typing import Any
 
 from ase.data import chemical_symbols
 
-from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version, package_version
+from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version, package_version, yes_no_option
 from mlip_bench.errors import PotentialError
 
 _MPTRJ = "DFT PBE/PBE+U (Materials Project, MPtrj)"
@@ -74,13 +74,7 @@ class SevenNetAdapter(Adapter):
 def parse_mace_spec(arg: str) -> tuple[Path, bool]:
     """(model file, trusted) from ``FILE`` or ``FILE;trust=yes``; raises PotentialError on an unknown
     option or a missing file."""
-    path_text, *options = [part.strip() for part in arg.split(";")]
-    trusted = False
-    for option in options:
-        key, _, value = (part.strip() for part in option.partition("="))
-        if key != "trust" or value not in ("yes", "no"):
-            raise PotentialError(f"mace:{arg}: unknown option {option!r} (known: trust=yes, trust=no)")
-        trusted = value == "yes"
+    path_text, trusted = yes_no_option(arg, family="mace", name="trust")
     path = Path(path_text).expanduser()
     if not path_text or not path.is_file():
         raise PotentialError(f"mace needs a local model file: mace:MODEL_FILE ({path_text!r} not found)")
