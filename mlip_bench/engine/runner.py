@@ -313,8 +313,8 @@ def _inapplicable(potential: Potential, task: TaskSpec, dataset: Dataset | None)
     else:
         element_sets = [frozenset({s.element}) for s in task.structures]
         what = f"task {task.id} ({', '.join(sorted({s.element for s in task.structures}))})"
-    if any(not potential.info.unsupported(elements) for elements in element_sets):
-        return ""
+    if not element_sets or any(not potential.info.unsupported(elements) for elements in element_sets):
+        return ""  # nothing to judge here (a property kind that reads its start from a dataset): the kind decides
     supported = ", ".join(sorted(potential.info.elements or ()))
     return f"no structure of {what} has only elements that {potential.info.spec} supports ({supported})"
 

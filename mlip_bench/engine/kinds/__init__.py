@@ -51,6 +51,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "trigonal_path": f"{_PACKAGE}.paths:TrigonalPathKind",
     "elastic_alloy": f"{_PACKAGE}.alloy_elastic:AlloyElasticKind",
     "extrapolation": f"{_PACKAGE}.extrapolation:ExtrapolationKind",
+    "md_extrapolation": f"{_PACKAGE}.md_watch:MdExtrapolationKind",
 }
 
 
