@@ -63,4 +63,6 @@ def test_package_versions_are_part_of_the_cell_key(monkeypatch: pytest.MonkeyPat
         return "99.0" if dist == "ase" else real(dist)
 
     monkeypatch.setattr(identity, "package_version", bumped)
+    identity._version.cache_clear()  # versions are looked up once per process
     assert cell_key(cell) != key
+    identity._version.cache_clear()

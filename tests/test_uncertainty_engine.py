@@ -115,3 +115,12 @@ def test_bayesian_std_is_the_posterior_predictive_std_per_atom() -> None:
     bad.covariance = np.eye(3)
     with pytest.raises(ValueError, match="does not match"):
         bayesian_energy_std(bad, None)
+
+
+def test_an_items_scratch_folder_goes_once_its_output_is_stored(tmp_path) -> None:
+    store = ArtifactStore(tmp_path / "artifacts")
+    scratch = store.scratch_dir("k" * 40)
+    (scratch / "checkpoint.npz").write_bytes(b"x")
+    store.drop_scratch("k" * 40)
+    assert not scratch.exists()
+    store.drop_scratch("k" * 40)  # already gone: no error

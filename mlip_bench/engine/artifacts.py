@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -103,6 +104,10 @@ class ArtifactStore:
         path = self.root / "scratch" / key[:32]
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def drop_scratch(self, key: str) -> None:
+        """Remove item `key`'s scratch folder: its output is stored, its checkpoints are spent."""
+        shutil.rmtree(self.root / "scratch" / key[:32], ignore_errors=True)
 
     # predictions -----------------------------------------------------------------------------
     def predictions_dir(self, potential_key: str) -> Path:

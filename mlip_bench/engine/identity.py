@@ -52,7 +52,9 @@ def _distributions_of(module: str) -> tuple[str, ...]:
 
 #: a distribution's version, looked up once per process (importlib.metadata scans every path entry
 #: on each lookup: 2-10 ms, and a leaderboard asks for the same few per cell)
-_version = cache(package_version)
+@cache
+def _version(dist: str) -> str:
+    return package_version(dist)
 
 
 def package_versions(names: Iterable[str]) -> dict[str, str]:

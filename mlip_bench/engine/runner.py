@@ -253,6 +253,7 @@ class _Run:
             assert isinstance(result, ItemOutput)
             if self.artifacts is not None:
                 self.artifacts.put_item(job.key, result)
+                self.artifacts.drop_scratch(job.key)
             owner.outputs[job.item.id] = result
             owner.builder.cost.calls += result.calls
         done = []
