@@ -44,6 +44,29 @@ class ColdCurve:
     uncertainty_at_minimum: float = float("nan")
     uncertainties: tuple[float, ...] = ()
 
+    def numbers(self) -> tuple[dict[str, float], dict[str, list[float]]]:
+        """(scalars, arrays): every number of the curve, by field name (what a work item stores)."""
+        scalars = {k: float(getattr(self, k)) for k in _SCALARS}
+        return scalars, {k: list(getattr(self, k)) for k in _ARRAYS}
+
+    @classmethod
+    def from_numbers(cls, name: str, scalars: Mapping[str, float], arrays: Mapping[str, list[float]]) -> ColdCurve:
+        """The curve :meth:`numbers` gave (extra keys are ignored); raises KeyError for a missing one."""
+        return cls(
+            name,
+            scalars["v0_A3_per_atom"],
+            scalars["e0_eV_per_atom"],
+            scalars["c_over_a"],
+            tuple(arrays["volumes_A3_per_atom"]),
+            tuple(arrays["energies_eV_per_atom"]),
+            scalars["uncertainty_at_minimum"],
+            tuple(arrays["uncertainties"]),
+        )
+
+
+_SCALARS = ("v0_A3_per_atom", "e0_eV_per_atom", "c_over_a", "uncertainty_at_minimum")
+_ARRAYS = ("volumes_A3_per_atom", "energies_eV_per_atom", "uncertainties")
+
 
 @dataclass(frozen=True)
 class ColdCurvesResult:

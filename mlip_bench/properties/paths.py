@@ -22,7 +22,7 @@ Each point also keeps the potential's own uncertainty of its structure (``calc.r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ from scipy.optimize import minimize_scalar
 from mlip_bench.adapters.uncertainty import STRUCTURE_KEY
 from mlip_bench.data.curves import ReferenceCurve
 from mlip_bench.errors import PropertyError
+from mlip_bench.metrics.uncertainty import spearman_rho
 
 BAIN_DIRECTION = (0.0, 0.0, 1.0)
 TRIGONAL_DIRECTION = (1.0, 1.0, 1.0)
@@ -59,6 +60,27 @@ class PathResult:
     volume_A3_per_atom: float
     e_fcc_eV_per_atom: float
     uncertainties: tuple[float, ...] = ()
+
+    def sampled(self, ratio: float) -> bool:
+        """Whether the path has an energy at coordinate `ratio` (to 1e-9)."""
+        return any(abs(r - ratio) < 1e-9 for r in self.ratios)
+
+    def numbers(self) -> tuple[dict[str, float], dict[str, list[float]]]:
+        """(scalars, arrays): every number of the path, by field name (what a work item stores)."""
+        scalars = {"volume_A3_per_atom": self.volume_A3_per_atom, "e_fcc_eV_per_atom": self.e_fcc_eV_per_atom}
+        arrays = ("ratios", "energies_meV_per_atom", "uncertainties")
+        return scalars, {k: list(getattr(self, k)) for k in arrays}
+
+    @classmethod
+    def from_numbers(cls, scalars: Mapping[str, float], arrays: Mapping[str, list[float]]) -> PathResult:
+        """The path :meth:`numbers` gave (extra keys are ignored); raises KeyError for a missing one."""
+        return cls(
+            tuple(arrays["ratios"]),
+            tuple(arrays["energies_meV_per_atom"]),
+            scalars["volume_A3_per_atom"],
+            scalars["e_fcc_eV_per_atom"],
+            tuple(arrays["uncertainties"]),
+        )
 
     def energy_at(self, ratio: float) -> float:
         """Energy (meV/atom) at a computed coordinate; raises PropertyError when it was not sampled."""
@@ -134,16 +156,48 @@ def calc_path(
         fcc, e_fcc = equilibrium_volume(fcc, calc)
     else:
         e_fcc = _energy_per_atom(fcc, calc)
-    points = [_evaluate(stretch(fcc, direction, r), calc) for r in ratios]
-    energies = [(e - e_fcc) * 1000.0 for e, _ in points]
+    points = [(r, *_evaluate(stretch(fcc, direction, r), calc)) for r in ratios]
+    return path_result(points, e_fcc_eV_per_atom=e_fcc, volume_A3_per_atom=float(fcc.get_volume() / len(fcc)))
+
+
+def path_point(
+    element: str, a_A: float, calc: Any, *, direction: tuple[float, float, float], ratio: float | None
+) -> tuple[float, float]:
+    """(energy eV/atom, the potential's uncertainty or NaN) of one point of a path at the volume of
+    the fcc lattice constant `a_A` (Å): the fcc primitive cell stretched by `ratio`, or the undistorted
+    cell itself (`ratio` None: the reference of every path energy). One potential call, the same
+    structure :func:`calc_path` evaluates without `relax_volume`, so the numbers are the same.
+
+    Raises PropertyError for a non-finite energy; EvaluationError passes through from the calculator."""
+    fcc = bulk(element, "fcc", a=a_A)
+    energy, uncertainty = _evaluate(fcc if ratio is None else stretch(fcc, direction, ratio), calc)
+    if not np.isfinite(energy):
+        where = "the undistorted fcc cell" if ratio is None else f"path coordinate {ratio}"
+        raise PropertyError(f"non-finite energy at {where}")
+    return energy, uncertainty
+
+
+def fcc_volume_A3_per_atom(element: str, a_A: float) -> float:
+    """Volume per atom (Å³) of the fcc cell of lattice constant `a_A` (Å), that of every point."""
+    fcc = bulk(element, "fcc", a=a_A)
+    return float(fcc.get_volume() / len(fcc))
+
+
+def path_result(
+    points: Iterable[tuple[float, float, float]], *, e_fcc_eV_per_atom: float, volume_A3_per_atom: float
+) -> PathResult:
+    """The path from its points (coordinate, energy eV/atom, uncertainty), energies relative to the
+    undistorted fcc cell's `e_fcc_eV_per_atom`. Raises PropertyError when an energy is not finite."""
+    points = list(points)
+    energies = [(e - e_fcc_eV_per_atom) * 1000.0 for _, e, _ in points]
     if not np.all(np.isfinite(energies)):
         raise PropertyError("non-finite energy along the path")
     return PathResult(
-        ratios=tuple(float(r) for r in ratios),
+        ratios=tuple(float(r) for r, _, _ in points),
         energies_meV_per_atom=tuple(float(e) for e in energies),
-        volume_A3_per_atom=float(fcc.get_volume() / len(fcc)),
-        e_fcc_eV_per_atom=e_fcc,
-        uncertainties=tuple(u for _, u in points),
+        volume_A3_per_atom=volume_A3_per_atom,
+        e_fcc_eV_per_atom=e_fcc_eV_per_atom,
+        uncertainties=tuple(u for _, _, u in points),
     )
 
 
@@ -163,6 +217,14 @@ def errors_against(result: PathResult, reference: ReferenceCurve) -> dict[float,
     return {
         float(x): computed[x] - y for x, y in zip(np.round(reference.x, 10), reference.y, strict=True) if x in computed
     }
+
+
+def uncertainty_error_rho(result: PathResult, reference: ReferenceCurve) -> float:
+    """Spearman ρ of the uncertainty at each reference point on the path and |E - E_ref| there (NaN
+    with fewer than 3 points)."""
+    errors = errors_against(result, reference)
+    by_ratio = dict(zip(np.round(result.ratios, 10), result.uncertainties, strict=True))
+    return spearman_rho([by_ratio[x] for x in errors], list(errors.values()))
 
 
 def rmse_against(result: PathResult, reference: ReferenceCurve, *, min_points: int = 3) -> tuple[float, int]:
