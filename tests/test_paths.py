@@ -16,7 +16,8 @@ from ase.optimize import BFGS
 from mlip_bench.adapters.registry import load_potential
 from mlip_bench.data.curves import reference_curve
 from mlip_bench.engine import kinds
-from mlip_bench.engine.kinds.paths import BainPathKind, ColdCurvesKind, TrigonalPathKind
+from mlip_bench.engine.kinds.cold_curves import ColdCurvesKind
+from mlip_bench.engine.kinds.paths import BainPathKind, TrigonalPathKind
 from mlip_bench.engine.runner import Cell, run_cell
 from mlip_bench.engine.spec import literature, load_task_file
 from mlip_bench.errors import PropertyError, UnknownPotentialError

@@ -46,7 +46,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "gsfe": f"{_PACKAGE}.gsfe:GsfeKind",
     "point_defects": f"{_PACKAGE}.defects:PointDefectsKind",
     "surfaces": f"{_PACKAGE}.defects:SurfacesKind",
-    "cold_curves": f"{_PACKAGE}.paths:ColdCurvesKind",
+    "cold_curves": f"{_PACKAGE}.cold_curves:ColdCurvesKind",
     "bain_path": f"{_PACKAGE}.paths:BainPathKind",
     "trigonal_path": f"{_PACKAGE}.paths:TrigonalPathKind",
     "elastic_alloy": f"{_PACKAGE}.alloy_elastic:AlloyElasticKind",

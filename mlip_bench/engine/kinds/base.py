@@ -193,3 +193,11 @@ def build_crystal(spec: StructureSpec) -> Atoms:
     if spec.crystal == "hcp":
         return bulk(spec.element, "hcp", orthorhombic=True, **kwargs)
     return bulk(spec.element, spec.crystal, cubic=cubic, **kwargs)
+
+
+def unsupported_item(ctx: TaskContext, spec: StructureSpec) -> ItemRecord | None:
+    """The "skipped" record of a crystal whose element the potential does not support, else None."""
+    missing = ctx.potential.info.unsupported([spec.element])
+    if not missing:
+        return None
+    return ItemRecord(spec.id, "skipped", f"elements {sorted(missing)} not supported by {ctx.potential.info.spec}")

@@ -1,9 +1,6 @@
-"""Kinds on competing crystal structures and deformation paths (paper 003, Sec. III.A and III.C):
+"""Kinds on deformation paths (paper 003, Sec. III.C); ``cold_curves`` is in
+:mod:`~mlip_bench.engine.kinds.cold_curves`:
 
-- ``cold_curves``: E(V) of each structure of the spec (primitive cells, hcp c/a minimised at each
-  volume); metrics ``dE_<crystal>_<reference>_meV_per_atom`` (minimum minus the reference
-  structure's minimum, each at its own volume), ``v0_<crystal>_A3_per_atom``, ``hcp_c_over_a``,
-  ``ground_state_is_<reference>``.
 - ``bain_path`` / ``trigonal_path``: volume-conserving paths from the fcc structure of the spec
   (coordinates as in :mod:`mlip_bench.properties.paths`); metrics ``<path>_rmse_meV_per_atom``
   against the reference curve named by the parameter ``reference_curve`` and the energies of the
@@ -13,14 +10,12 @@ When the potential declares an uncertainty (``PotentialInfo.uncertainty``, adapt
 each item also records the uncertainty of every structure it evaluated, in the unit the declaration
 names (``info.unit``: eV/atom for an ensemble spread, none for a grade): the curve
 ``<curve>_uncertainty`` (x as the item's energy curve, y the uncertainty of each point's structure),
-``uncertainty_max`` (largest of every structure evaluated, the volume searches included) and, for
-cold curves, ``uncertainty_at_minimum``. A path with a reference curve adds the cell metric
+``uncertainty_max`` (largest of every structure evaluated, the volume searches included). A path with a reference curve adds the cell metric
 ``spearman_uncertainty_error``: Spearman ρ of the point uncertainty and |E - E_ref| over the
 reference's points on the path.
 
-Work items (a killed run loses at most those in flight): ``cold_curves`` one per structure, its
-relative energies made in the reduce step; a path at a given volume (``lattice_constant_A``) one per
-point plus one for the undistorted fcc cell every energy is relative to (subtracted in the reduce
+Work items (a killed run loses at most those in flight): a path at a given volume
+(``lattice_constant_A``) one per point plus one for the undistorted fcc cell every energy is relative to (subtracted in the reduce
 step, so a record equals the one computed in one go); a path at the potential's own volume stays one
 item, since every point needs the volume found first. A failed point is a failed item of its own;
 the path is made of the others.
@@ -30,17 +25,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
-from ase.build import bulk
-
 from mlip_bench.data.curves import ReferenceCurve, reference_curve
-from mlip_bench.engine.kinds.base import ItemOutput, ItemPlan, Outcome, TaskContext, TaskKind
+from mlip_bench.engine.kinds.base import ItemOutput, ItemPlan, Outcome, TaskContext, TaskKind, unsupported_item
 from mlip_bench.engine.kinds.crystal import UncertaintyLog, declares_uncertainty, with_uncertainty_max
-from mlip_bench.engine.parameters import POSITIVE, STRING, Param, array, declared_default, nullable
+from mlip_bench.engine.parameters import POSITIVE, STRING, Param, declared_default, nullable
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.engine.spec import StructureSpec, TaskSpec
 from mlip_bench.errors import DataError, EvaluationError, PropertyError
-from mlip_bench.properties.cold_curves import ColdCurve, cold_curve
 from mlip_bench.properties.paths import (
     BAIN_DIRECTION,
     BAIN_POINTS,
@@ -58,13 +49,6 @@ from mlip_bench.properties.paths import (
 
 #: the cell metric of a path with a reference curve when the potential has an uncertainty
 SPEARMAN = "spearman_uncertainty_error"
-
-
-def _primitive(spec: StructureSpec) -> Any:
-    kwargs: dict[str, Any] = {"a": spec.a_A}
-    if spec.c_A is not None:
-        kwargs["c"] = spec.c_A
-    return bulk(spec.element, spec.crystal, **kwargs)
 
 
 def _path_parameters(grid: tuple[float, float, float]) -> tuple[Param, ...]:
@@ -91,143 +75,6 @@ def _setting(kind: TaskKind, task: TaskSpec, name: str) -> Any:
     if name in task.parameters:
         return task.parameters[name]
     return declared_default(kind.parameters, name, kind=kind.name)
-
-
-def _unsupported(ctx: TaskContext, spec: StructureSpec) -> ItemRecord | None:
-    missing = ctx.potential.info.unsupported([spec.element])
-    if not missing:
-        return None
-    return ItemRecord(spec.id, "skipped", f"elements {sorted(missing)} not supported by {ctx.potential.info.spec}")
-
-
-class ColdCurvesKind(TaskKind):
-    """Parameters: ``reference`` (crystal the energies are relative to, default fcc),
-    ``volume_factors`` (E(V) sample points as fractions of each minimum volume, default 0.80..1.25
-    in 10 points)."""
-
-    name = "cold_curves"
-    needs_dataset = False
-    parameters = (
-        Param("reference", "fcc", STRING, "", "crystal (or structure id) the energies are relative to"),
-        Param(
-            "volume_factors",
-            tuple(float(f) for f in np.linspace(0.8, 1.25, 10)),
-            array(POSITIVE, min_items=3),
-            "",
-            "E(V) sample points as fractions of each minimum volume",
-        ),
-    )
-    #: crystals and references beyond paper 003's five (``dE_<crystal>_<reference>_meV_per_atom``)
-    produces_patterns = (r"dE_[\w-]+_[\w-]+_meV_per_atom", r"v0_[\w-]+_A3_per_atom", r"ground_state_is_[\w-]+")
-    requires = frozenset({"energy"})
-    #: names for the five crystals of paper 003 relative to fcc; other crystals or references
-    #: follow the same patterns (``dE_<crystal>_<reference>_meV_per_atom``)
-    produces = frozenset(
-        {f"dE_{c}_fcc_meV_per_atom" for c in ("hcp", "bcc", "sc", "diamond")}
-        | {f"v0_{c}_A3_per_atom" for c in ("fcc", "hcp", "bcc", "sc", "diamond")}
-        | {"hcp_c_over_a", "ground_state_is_fcc"}
-    )
-    plots: ClassVar[dict[str, tuple[str, str]]] = {
-        "cold_curve": ("volume (Å³/atom)", "energy relative to the reference minimum (meV/atom)")
-    }
-
-    @staticmethod
-    def _names(task: TaskSpec) -> list[str]:
-        """Curve names, one per structure: its crystal, or its id when a crystal appears twice."""
-        names = [s.crystal for s in task.structures]
-        return names if len(set(names)) == len(names) else [s.id for s in task.structures]
-
-    def items(self, task: TaskSpec) -> tuple[ItemPlan, ...]:
-        """One work item per structure (its volume search and E(V) curve)."""
-        names = self._names(task)
-        return tuple(ItemPlan(s.id, {"curve": n}) for n, s in zip(names, task.structures, strict=True))
-
-    def run_item(self, ctx: TaskContext, item: ItemPlan) -> ItemOutput:
-        """The curve of one structure in absolute energies: its values (potential calls, largest
-        uncertainty), then its numbers (ColdCurve.numbers; reduce rebuilds it and subtracts the reference)."""
-        spec = next(s for s in ctx.task.structures if s.id == item.id)
-        skipped = _unsupported(ctx, spec)
-        if skipped is not None:
-            return ItemOutput(record=skipped)
-        atoms = _primitive(spec)
-        calc = UncertaintyLog(ctx.calculator, label=f"{spec.id} with {ctx.potential.info.spec}")
-        factors = tuple(float(f) for f in ctx.parameter("volume_factors"))
-        try:
-            curve = cold_curve(str(item.payload["curve"]), atoms, calc, volume_factors=factors)
-        except (PropertyError, EvaluationError) as exc:
-            record = ItemRecord(spec.id, "failed", str(exc), len(atoms))
-        else:
-            scalars, arrays = curve.numbers()
-            values = with_uncertainty_max({"potential_calls": float(calc.calls)}, calc, ctx) | scalars
-            record = ItemRecord(spec.id, "ok", "", len(atoms), values=values, arrays=arrays)
-        finally:
-            ctx.calculator_seconds += calc.seconds
-        return ItemOutput(record=record, calculator_s=calc.seconds, calls=calc.calls)
-
-    def reduce(self, ctx: TaskContext, outputs: dict[str, ItemOutput]) -> Outcome:
-        """Relative energies against the reference curve's minimum, made here so that no item waits
-        for another; a structure lost or failed has no curve (and without the reference, no dE)."""
-        reference = str(ctx.parameter("reference"))
-        curves: dict[str, ColdCurve] = {}
-        items: dict[str, ItemRecord] = {}
-        for name, spec in zip(self._names(ctx.task), ctx.task.structures, strict=True):
-            output = outputs.get(spec.id)
-            if output is None or output.record is None:
-                continue  # lost to a crash or timeout: the runner records it
-            ctx.notes.extend(output.notes)
-            items[name] = stored = output.record
-            if stored.status == "ok":
-                curves[name] = ColdCurve.from_numbers(name, stored.values, stored.arrays)
-                values = {k: v for k, v in stored.values.items() if k in ("potential_calls", "uncertainty_max")}
-                items[name] = ItemRecord(stored.id, stored.status, stored.reason, stored.n_atoms, values=values)
-        with_u = declares_uncertainty(ctx)
-        out = tuple(
-            self._item(item, curves[n], curves.get(reference), uncertainty=with_u) if n in curves else item
-            for n, item in items.items()
-        )
-        values = self._values(curves, reference, ctx)
-        return Outcome(values=values, items=out, n_scored=sum(i.status == "ok" for i in out))
-
-    def run(self, ctx: TaskContext) -> Outcome:
-        """Every structure in turn, in this process."""
-        return self.reduce(ctx, {item.id: self.run_item(ctx, item) for item in self.items(ctx.task)})
-
-    @staticmethod
-    def _item(base: ItemRecord, curve: ColdCurve, ref: ColdCurve | None, *, uncertainty: bool) -> ItemRecord:
-        """The item of one curve; with `uncertainty`, its curve ``cold_curve_uncertainty`` (x: volume
-        Å³/atom) and value ``uncertainty_at_minimum``."""
-        values = dict(base.values) | {"v0_A3_per_atom": curve.v0_A3_per_atom, "e0_eV_per_atom": curve.e0_eV_per_atom}
-        if np.isfinite(curve.c_over_a):
-            values["c_over_a"] = curve.c_over_a
-        arrays = {
-            "volumes_A3_per_atom": list(curve.volumes_A3_per_atom),
-            "energies_eV_per_atom": list(curve.energies_eV_per_atom),
-        }
-        if ref is not None:
-            values["dE_meV_per_atom"] = (curve.e0_eV_per_atom - ref.e0_eV_per_atom) * 1000.0
-            arrays["cold_curve:x"] = list(curve.volumes_A3_per_atom)
-            arrays["cold_curve:y"] = [(e - ref.e0_eV_per_atom) * 1000.0 for e in curve.energies_eV_per_atom]
-        if uncertainty:
-            values["uncertainty_at_minimum"] = curve.uncertainty_at_minimum
-            arrays["cold_curve_uncertainty:x"] = list(curve.volumes_A3_per_atom)
-            arrays["cold_curve_uncertainty:y"] = list(curve.uncertainties)
-        return ItemRecord(base.id, base.status, base.reason, base.n_atoms, base.group, values, arrays)
-
-    @staticmethod
-    def _values(curves: dict[str, ColdCurve], reference: str, ctx: TaskContext) -> dict[str, float]:
-        values: dict[str, float] = {f"v0_{n}_A3_per_atom": c.v0_A3_per_atom for n, c in curves.items()}
-        if "hcp" in curves:
-            values["hcp_c_over_a"] = curves["hcp"].c_over_a
-        ref = curves.get(reference)
-        if ref is None:
-            ctx.notes.append(f"reference structure {reference!r} failed or is absent: no relative energies")
-            return values
-        for name, curve in curves.items():
-            if name != reference:
-                values[f"dE_{name}_{reference}_meV_per_atom"] = (curve.e0_eV_per_atom - ref.e0_eV_per_atom) * 1000.0
-        lowest = min(curves.values(), key=lambda c: c.e0_eV_per_atom)
-        values[f"ground_state_is_{reference}"] = float(lowest.name == reference)
-        return values
 
 
 class PathKind(TaskKind):
@@ -283,7 +130,7 @@ class PathKind(TaskKind):
         """One point (absolute energy eV/atom, its uncertainty), the undistorted cell, or the whole
         path at the potential's own volume; a failure is the item's record, never an exception."""
         spec = self._spec(ctx.task)
-        skipped = _unsupported(ctx, spec)
+        skipped = unsupported_item(ctx, spec)
         if skipped is not None:
             return ItemOutput(record=ItemRecord(item.id, skipped.status, skipped.reason, 1))
         where = "" if "path" in item.payload else f" at {item.payload['ratio'] or 'fcc'}"
@@ -314,7 +161,7 @@ class PathKind(TaskKind):
     def reduce(self, ctx: TaskContext, outputs: dict[str, ItemOutput]) -> Outcome:
         """The path's item and metrics from its items (no potential call); failed points follow it."""
         spec = self._spec(ctx.task)
-        skipped = _unsupported(ctx, spec)
+        skipped = unsupported_item(ctx, spec)
         if skipped is not None:
             return Outcome(values={}, items=(skipped,))
         plans = self.items(ctx.task)
