@@ -52,6 +52,8 @@ BUILTIN_KINDS: dict[str, str] = {
     "elastic_alloy": f"{_PACKAGE}.alloy_elastic:AlloyElasticKind",
     "extrapolation": f"{_PACKAGE}.extrapolation:ExtrapolationKind",
     "md_extrapolation": f"{_PACKAGE}.md_watch:MdExtrapolationKind",
+    "liquid": f"{_PACKAGE}.liquid:LiquidKind",
+    "heat_cycle": f"{_PACKAGE}.heat_cycle:HeatCycleKind",
 }
 
 
