@@ -5,6 +5,7 @@ Needs torchani and the model folder ``../shared/models/ani_al`` beside the check
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from mlip_bench.properties.relax import relax
 from mlip_bench.units import EV_PER_A3_TO_GPA
 
 pytest.importorskip("torchani")
+torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.models, pytest.mark.ani]
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "shared" / "models" / "ani_al"
@@ -184,6 +186,78 @@ def test_member_forces_option_of_the_spec(calc) -> None:
     assert calc_members.results["uncertainties"].shape == (4,)
     with pytest.raises(PotentialError, match="unknown option 'member_force=yes'"):
         load_potential(f"{SPEC};member_force=yes")
+
+
+def test_options_combine_in_any_order() -> None:
+    from mlip_bench.adapters.ani import AniSpec, parse_spec
+
+    assert parse_spec("") == AniSpec("", member_forces=False, device="cpu")
+    assert parse_spec("/m") == AniSpec("/m", member_forces=False, device="cpu")
+    both = AniSpec("/m", member_forces=True, device="cuda")
+    assert parse_spec("/m;member_forces=yes;device=cuda") == both
+    assert parse_spec("/m ; device = cuda ; member_forces = yes") == both
+    assert parse_spec(";device=cuda") == AniSpec("", member_forces=False, device="cuda")
+    assert parse_spec("/m;device=cuda;device=cpu").device == "cpu"  # the last one counts
+    for bad in ("device=gpu", "device=", "devices=cuda", "member_forces=true", ""):
+        with pytest.raises(PotentialError, match=rf"^ani:/m;{bad};device=cpu: unknown option '{bad}' \(known: "):
+            parse_spec(f"/m;{bad};device=cpu")
+    with pytest.raises(PotentialError, match=r"known: member_forces=yes, member_forces=no, device=cpu, device=cuda"):
+        load_potential(f"{SPEC};device=CUDA")
+
+
+def test_yes_no_option_of_other_families_is_unchanged() -> None:
+    from mlip_bench.adapters.base import yes_no_option
+
+    assert yes_no_option("m.model", family="mace", name="trust") == ("m.model", False)
+    assert yes_no_option("m.model;trust=yes", family="mace", name="trust") == ("m.model", True)
+    assert yes_no_option("m.model;trust=yes;trust=no", family="mace", name="trust") == ("m.model", False)
+    with pytest.raises(
+        PotentialError, match=r"^mace:m;device=cuda: unknown option 'device=cuda' \(known: trust=yes, trust=no\)$"
+    ):
+        yes_no_option("m;device=cuda", family="mace", name="trust")
+
+
+def test_cpu_is_the_default_and_the_device_leaves_the_version(calc) -> None:
+    plain, cpu, cuda = (
+        load_potential(s) for s in (SPEC, f"{SPEC};device=cpu", f"{SPEC};member_forces=yes;device=cuda")
+    )
+    assert plain.info.options["device"] == cpu.info.options["device"] == "cpu"
+    assert cuda.info.options["device"] == "cuda" and cuda.info.options["member_forces"] == "yes"
+    assert plain.info.version == cpu.info.version == cuda.info.version  # the same numbers on any device
+    assert calc.device.type == "cpu" and cpu.calculator().device.type == "cpu"
+    atoms = _strained(bulk("Al", "fcc", a=4.05, cubic=True))
+    atoms.rattle(0.05, seed=4)
+    first, second = predict(calc, atoms, label="default"), predict(cpu.calculator(), atoms, label="device=cpu")
+    assert first.energy_eV == second.energy_eV
+    assert np.array_equal(_forces(first), _forces(second)) and np.array_equal(_stress(first), _stress(second))
+    calc.calculate(atoms, ["energy", "forces", "stress"])
+    assert all(calc.results[k].dtype == np.float64 for k in ("forces", "stress"))
+
+
+def test_cuda_is_refused_without_a_gpu(monkeypatch) -> None:
+    if not MODEL_DIR.is_dir():
+        pytest.skip(f"ANI-Al model folder not found at {MODEL_DIR}")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    potential = load_potential(f"{SPEC};member_forces=yes;device=cuda")  # describing needs no GPU
+    assert potential.info.options["device"] == "cuda"
+    with pytest.raises(
+        PotentialError, match="^" + re.escape(f"{SPEC};member_forces=yes;device=cuda: device=cuda, but torch")
+    ):
+        potential.calculator()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_gives_the_numbers_of_cpu(calc) -> None:
+    gpu = load_potential(f"{SPEC};member_forces=yes;device=cuda").calculator()
+    assert gpu.device.type == "cuda"
+    cpu = type(calc)(calc.model, member_forces=True)
+    atoms = _strained(bulk("Al", "fcc", a=4.05, cubic=True).repeat(2))
+    atoms.rattle(0.05, seed=6)
+    for c in (cpu, gpu):
+        c.calculate(atoms, ["energy", "forces", "stress"])
+    for key in ("energy", "forces", "stress", "uncertainty", "uncertainties"):
+        assert np.allclose(gpu.results[key], cpu.results[key], rtol=1e-9, atol=1e-10), key
+        assert np.asarray(gpu.results[key]).dtype == np.float64
 
 
 def test_molecule_has_energy_and_forces_but_no_stress(calc) -> None:

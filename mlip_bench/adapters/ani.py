@@ -1,6 +1,6 @@
 """ANI-Al (J. S. Smith et al., Nat. Commun. 12 (2021) 1257): an 8-member ensemble of ANI networks
-for aluminium, stored in the NeuroChem format and evaluated with torchani (``ani:DIR``,
-``ani:DIR;member_forces=yes``).
+for aluminium, stored in the NeuroChem format and evaluated with torchani (``ani:DIR``, with options
+``ani:DIR;member_forces=yes;device=cuda`` in any order).
 
 ``DIR`` is a folder holding one NeuroChem ``*.info`` file (four lines: AEV constants file, self-energy
 file, ensemble prefix, ensemble size; paths relative to ``DIR``) or that ``.info`` file itself.
@@ -32,6 +32,11 @@ Member forces cost one backward pass per member instead of one for the mean: 5-6
 energy, forces and stress (108-atom Al cell, one CPU thread: 0.22 s -> 1.2 s). torch's batched
 gradient (``is_grads_batched``) is no faster (vmap falls back to a loop for torchani's operations).
 
+``device=cpu|cuda`` (default cpu) is where the model and its tensors live; results come back as
+float64 numpy arrays either way, the same numbers to rounding, so the device is no part of the
+potential's ``version`` (it is in ``PotentialInfo.options``). ``device=cuda`` without a GPU that torch
+sees raises PotentialError when the calculator is made (describing the potential needs no GPU).
+
 Small cells: torchani's all-pairs neighbour list replicates the cell ceil(cutoff / height) times
 along each periodic direction, so it is exact for any cell (a one-atom primitive cell gives the
 same energy per atom, forces and stress as a 4x4x4 supercell; tests/test_ani.py checks this
@@ -45,6 +50,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +59,15 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.stress import full_3x3_to_voigt_6_stress
 from ase.units import Hartree
 
-from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version, package_version, yes_no_option
+from mlip_bench.adapters.base import Adapter, PotentialInfo, file_version, package_version, spec_options
 from mlip_bench.adapters.uncertainty import ATOM_KEY, STRUCTURE_KEY, UncertaintyInfo
 from mlip_bench.errors import PotentialError
 from mlip_bench.paths import resolve_data_root
 
 DEFAULT_MODEL_DIR = "ani_al"
 _CITATION = "J. S. Smith et al., Nat. Commun. 12 (2021) 1257"
+DEVICES = ("cpu", "cuda")
+_OPTIONS = {"member_forces": ("yes", "no"), "device": DEVICES}
 
 
 def default_model_dir() -> Path:
@@ -125,8 +133,9 @@ def element_symbols(const: Path) -> frozenset[str]:
     raise PotentialError(f"{const}: no Atyp line (element list)")
 
 
-def load_model(info: Path) -> Any:
-    """The torchani ``ANI`` ensemble model in float64, gradients off for its parameters."""
+def load_model(info: Path, *, device: str = "cpu") -> Any:
+    """The torchani ``ANI`` ensemble model in float64 on `device` ("cpu" or "cuda"), gradients off
+    for its parameters."""
     import torchani
     from torchani.neighbors import AllPairs
     from torchani.neurochem import NeurochemInfo, modules_from_info
@@ -135,15 +144,16 @@ def load_model(info: Path) -> Any:
     neurochem = NeurochemInfo(sae=sae, const=const, ensemble_prefix=prefix, ensemble_size=size)
     aev_computer, networks, self_energies, symbols = modules_from_info(neurochem)
     aev_computer.neighborlist = AllPairs()  # exact for any cell, stress included (module docstring)
-    model = torchani.arch.ANI(symbols, aev_computer, networks, self_energies).double().eval()
+    model = torchani.arch.ANI(symbols, aev_computer, networks, self_energies).double().to(device).eval()
     model.requires_grad_(False)
     return model
 
 
 class AniEnsembleCalculator(Calculator):  # type: ignore[misc]
     """ASE calculator for a torchani ensemble: mean energy (eV), forces (eV/Å), stress (eV/Å³,
-    fully periodic cells only) and the ensemble spread (see the module docstring). Raises
-    PropertyNotImplementedError for stress of a cell not periodic in all three directions."""
+    fully periodic cells only) and the ensemble spread (see the module docstring), computed on the
+    model's device, returned as float64 numpy. Raises PropertyNotImplementedError for stress of a
+    cell not periodic in all three directions."""
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]  # noqa: RUF012 (ASE declares it so)
 
@@ -151,6 +161,7 @@ class AniEnsembleCalculator(Calculator):  # type: ignore[misc]
         super().__init__()
         self.model = model
         self.member_forces = member_forces
+        self.device = next(model.parameters()).device
 
     @property
     def cutoff_A(self) -> float:
@@ -166,7 +177,7 @@ class AniEnsembleCalculator(Calculator):  # type: ignore[misc]
         periodic = bool(self.atoms.pbc.all())
         if "stress" in properties and not periodic:
             raise PropertyNotImplementedError("ani: stress needs a cell periodic in all three directions")
-        species, coords, cell, pbc = from_ase(self.atoms, dtype=torch.float64)
+        species, coords, cell, pbc = from_ase(self.atoms, device=self.device, dtype=torch.float64)
         # member forces are the per-atom uncertainty, which the contract wants on every call
         want_grad = "forces" in properties or "stress" in properties or self.member_forces
         coords.requires_grad_(want_grad)
@@ -174,26 +185,31 @@ class AniEnsembleCalculator(Calculator):  # type: ignore[misc]
         positions = coords
         if periodic:
             # stress = dE/d(strain) / V: deform positions and cell by (1 + strain) at strain = 0
-            deformation = torch.eye(3, dtype=coords.dtype) + 0.5 * (strain + strain.T)
+            deformation = torch.eye(3, dtype=coords.dtype, device=self.device) + 0.5 * (strain + strain.T)
             positions, cell = coords @ deformation, cell @ deformation
         with torch.set_grad_enabled(want_grad):
             members = self.model((species, positions), cell, pbc, ensemble_values=True).energies[:, 0] * Hartree
-        self.results = _energy_results(members.detach().numpy(), len(self.atoms))
+        self.results = _energy_results(_numpy(members), len(self.atoms))
         if not want_grad:
             return
         inputs = [coords, strain] if periodic else [coords]
         if self.member_forces:
             # one backward pass per member; the mean's gradients are the mean of theirs
             grads = [torch.autograd.grad(e, inputs, retain_graph=k < len(members) - 1) for k, e in enumerate(members)]
-            per_member = [torch.stack([g[i] for g in grads]).numpy() for i in range(len(inputs))]
+            per_member = [_numpy(torch.stack([g[i] for g in grads])) for i in range(len(inputs))]
             self.results.update(_member_force_results(-per_member[0][:, 0]))
             mean_grads = [g.mean(axis=0) for g in per_member]
         else:
-            mean_grads = [g.numpy() for g in torch.autograd.grad(members.mean(), inputs)]
+            mean_grads = [_numpy(g) for g in torch.autograd.grad(members.mean(), inputs)]
         self.results["forces"] = -mean_grads[0][0]
         if periodic:
             volume = abs(float(np.linalg.det(self.atoms.cell[:])))
             self.results["stress"] = full_3x3_to_voigt_6_stress(mean_grads[1] / volume)
+
+
+def _numpy(tensor: Any) -> np.ndarray:
+    """A tensor's values as a numpy array on the host (float64 for the float64 model)."""
+    return np.asarray(tensor.detach().cpu().numpy())
 
 
 def _energy_results(members_eV: np.ndarray, n_atoms: int) -> dict[str, Any]:
@@ -216,10 +232,28 @@ def _member_force_results(member_forces: np.ndarray) -> dict[str, np.ndarray]:
     return {"forces_std_eV_per_A": std, ATOM_KEY: np.linalg.norm(std, axis=1)}
 
 
-def parse_spec(arg: str) -> tuple[str, bool]:
-    """(model folder or .info file, member_forces) from ``DIR`` or ``DIR;member_forces=yes|no``
-    (an empty DIR is the default folder); raises PotentialError on an unknown option."""
-    return yes_no_option(arg, family="ani", name="member_forces")
+@dataclass(frozen=True)
+class AniSpec:
+    """The parsed spec argument: `model` is the folder or .info file ("" = the default folder)."""
+
+    model: str
+    member_forces: bool = False
+    device: str = "cpu"
+
+
+def parse_spec(arg: str) -> AniSpec:
+    """The :class:`AniSpec` of ``DIR[;member_forces=yes|no][;device=cpu|cuda]`` (options in any
+    order; an empty DIR is the default folder); raises PotentialError on an unknown option."""
+    head, given = spec_options(arg, family="ani", choices=_OPTIONS)
+    return AniSpec(head, member_forces=given.get("member_forces") == "yes", device=given.get("device", "cpu"))
+
+
+def check_device(device: str, *, spec: str) -> None:
+    """Raise PotentialError naming `spec` when `device` is "cuda" and torch sees no CUDA GPU."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise PotentialError(f"{spec}: device=cuda, but torch {torch.__version__} sees no CUDA GPU (use device=cpu)")
 
 
 def _uncertainty_info(info: Path, size: int, *, member_forces: bool) -> UncertaintyInfo:
@@ -236,15 +270,15 @@ class AniAdapter(Adapter):
     name = "ani"
     summary = (
         "ANI-Al ensemble in NeuroChem format via torchani (ani:MODEL_DIR; ani = ../shared/models/ani_al); "
-        "uncertainty per atom with ;member_forces=yes (5x cost)"
+        "uncertainty per atom with ;member_forces=yes (5x cost); ;device=cuda runs it on a GPU"
     )
     example = "ani:/path/to/ani_al"
     requires = ("torchani", "torch")
     extra = "ani"
 
     def describe(self, arg: str) -> PotentialInfo:
-        path_text, member_forces = parse_spec(arg)
-        info = info_file(path_text)
+        spec = parse_spec(arg)
+        info = info_file(spec.model)
         const, _, _, size = read_info(info)
         return PotentialInfo(
             spec=f"ani:{arg}" if arg else "ani",
@@ -255,10 +289,18 @@ class AniAdapter(Adapter):
             citation=_CITATION,
             license="none stated by github.com/atomistic-ml/ani-al (model); MIT (torchani)",
             reference_method="DFT PBE (ANI-Al active-learning data set)",
-            options={"model": str(info), "ensemble_size": str(size), "member_forces": "yes" if member_forces else "no"},
-            uncertainty=_uncertainty_info(info, size, member_forces=member_forces),
+            options={
+                "model": str(info),
+                "ensemble_size": str(size),
+                "member_forces": "yes" if spec.member_forces else "no",
+                "device": spec.device,
+            },
+            uncertainty=_uncertainty_info(info, size, member_forces=spec.member_forces),
         )
 
     def make_calculator(self, arg: str) -> Any:
-        path_text, member_forces = parse_spec(arg)
-        return AniEnsembleCalculator(load_model(info_file(path_text)), member_forces=member_forces)
+        spec = parse_spec(arg)
+        check_device(spec.device, spec=f"ani:{arg}")
+        return AniEnsembleCalculator(
+            load_model(info_file(spec.model), device=spec.device), member_forces=spec.member_forces
+        )

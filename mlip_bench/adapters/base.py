@@ -8,7 +8,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -80,17 +80,27 @@ class Adapter(ABC):
         """A fresh ASE calculator (or an object with ``get_potential_energy(atoms)`` etc.)."""
 
 
+def spec_options(arg: str, *, family: str, choices: Mapping[str, tuple[str, ...]]) -> tuple[str, dict[str, str]]:
+    """(the spec argument before its options, {option name: value} of the options given) from
+    ``HEAD;name=value;name=value...`` with every name a key of `choices` and its value one of
+    ``choices[name]`` (an option given twice: the last one counts); raises PotentialError naming the
+    spec on any other option."""
+    head, *options = [part.strip() for part in arg.split(";")]
+    given: dict[str, str] = {}
+    for option in options:
+        key, _, text = (part.strip() for part in option.partition("="))
+        if text not in choices.get(key, ()):
+            known = ", ".join(f"{name}={value}" for name, values in choices.items() for value in values)
+            raise PotentialError(f"{family}:{arg}: unknown option {option!r} (known: {known})")
+        given[key] = text
+    return head, given
+
+
 def yes_no_option(arg: str, *, family: str, name: str) -> tuple[str, bool]:
     """(the spec argument before its options, the value of option `name`) from ``HEAD`` or
     ``HEAD;name=yes|no`` (default no); raises PotentialError naming the spec on any other option."""
-    head, *options = [part.strip() for part in arg.split(";")]
-    value = False
-    for option in options:
-        key, _, text = (part.strip() for part in option.partition("="))
-        if key != name or text not in ("yes", "no"):
-            raise PotentialError(f"{family}:{arg}: unknown option {option!r} (known: {name}=yes, {name}=no)")
-        value = text == "yes"
-    return head, value
+    head, given = spec_options(arg, family=family, choices={name: ("yes", "no")})
+    return head, given.get(name) == "yes"
 
 
 def install_hint(extra: str) -> str:
