@@ -119,6 +119,7 @@ class _LammpsBackend:
         self.accumulating = False
         self.length = 0
         self.has_thermostat = False
+        self.group = "all"
         try:
             with _lammps_errors(spec.ensemble):
                 self._open(setup, atoms, start)
@@ -164,7 +165,8 @@ class _LammpsBackend:
         if start is None and spec.maxwell_boltzmann:
             seed = lammps_seed(spec.seed, spec.stream, 0)
             commands.append(f"velocity all create {spec.temperature_K} {seed} dist gaussian mom yes rot no")
-        commands.append("fix md all nve")
+        commands += self._hold(spec.held)
+        commands.append(f"fix md {self.group} nve")
         if spec.ensemble == "npt_berendsen":
             t, modulus_bar, p_bar = spec.temperature_K, 1 / spec.compressibility_per_GPa / BAR_TO_GPA, _bar(spec)
             commands += [
@@ -181,6 +183,22 @@ class _LammpsBackend:
                 *(f"variable {v} equal {v}" for v in ("lx", "ly", "lz", "xy", "xz", "yz")),
             ]
         lmp.commands_list(commands)
+
+    def _hold(self, held: tuple[int, ...]) -> list[str]:
+        """Commands holding atoms `held` (0-based) still: group ``mobile`` is integrated and
+        thermostatted, the temperature counts its degrees of freedom only (as ASE's FixAtoms)."""
+        self.group = "mobile" if held else "all"
+        if not held:
+            return []
+        if max(held) >= self.n:
+            raise PropertyError(f"MdRun.held: index {max(held)} out of range for {self.n} atoms")
+        ids = sorted({i + 1 for i in held})
+        return [
+            f"group held id {_id_ranges(ids)}",
+            "group mobile subtract all held",
+            "velocity held set 0.0 0.0 0.0",
+            f"compute_modify thermo_temp extra/dof {3 * len(ids)}",
+        ]
 
     def _region(self, start: Checkpoint | None) -> str:
         """The box: from the Prism of the input cell, or exactly the checkpoint's (repr round-trips)."""
@@ -203,7 +221,7 @@ class _LammpsBackend:
                 lmp.command("unfix thermostat")
             t, damp_ps = spec.temperature_K, 1 / spec.friction_per_fs / 1000
             seed = lammps_seed(spec.seed, spec.stream, step)
-            lmp.command(f"fix thermostat all langevin {t} {t} {damp_ps} {seed} zero yes")
+            lmp.command(f"fix thermostat {self.group} langevin {t} {t} {damp_ps} {seed} zero yes")
             self.has_thermostat = True
         self.accumulating = accumulate
         if accumulate and step == 0 and length == 1:  # ave/time would average step 0 instead of step 1
@@ -297,6 +315,16 @@ class _LammpsBackend:
 def _state_shapes(n_atoms: int) -> dict[str, tuple[int, ...]]:
     """The LAMMPS engine's own checkpoint arrays and their shapes."""
     return dict(zip(_STATE, ((n_atoms, 3), (n_atoms, 3), (n_atoms,), (9,)), strict=True))
+
+
+def _id_ranges(ids: list[int]) -> str:
+    """Sorted LAMMPS atom ids as ranges ``a:b``, one word per consecutive run (a short command)."""
+    words, first = [], ids[0]
+    for prev, cur in zip(ids, [*ids[1:], None], strict=True):
+        if cur != prev + 1:
+            words.append(f"{first}:{prev}")
+            first = cur if cur is not None else first
+    return " ".join(words)
 
 
 def lammps_seed(seed: int, stream: int, step: int) -> int:

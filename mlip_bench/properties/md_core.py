@@ -45,6 +45,9 @@ class MdRun:
     first, else the atoms' momenta are used. `average_steps` > 0 averages the last steps in
     `average_blocks` blocks (:class:`Averages`); `stress` off skips the stress (calculators without
     one; not with NPT). `segment_steps`: checkpoint interval, part of the protocol (see the module).
+    `held`: indices of atoms held in place (zero velocity, not integrated, not thermostatted; the
+    temperature counts the other atoms' degrees of freedom), for NVE and NVT only (an interface
+    melting run melts one half of a cell with the other half held).
     Raises PropertyError naming the field that is out of range.
     """
 
@@ -64,6 +67,7 @@ class MdRun:
     average_blocks: int = 5
     segment_steps: int = 1000
     stress: bool = True
+    held: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         checks = {
@@ -76,6 +80,7 @@ class MdRun:
             and (self.average_steps == 0 or self.average_steps >= self.average_blocks),
             "segment_steps": self.segment_steps >= 1,
             "stress": self.stress or self.ensemble != "npt_berendsen",
+            "held": not self.held or (self.ensemble != "npt_berendsen" and min(self.held) >= 0),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -170,7 +175,10 @@ class Backend(Protocol):
 def fingerprint(engine: str, atoms: Atoms, spec: MdRun, extra: str = "") -> str:
     """A hash of what fixes a trajectory (engine, run, start structure and momenta) to tell a run's
     checkpoints from another's. The calculator is the caller's: one checkpoint path per potential."""
-    digest = hashlib.sha256(json.dumps([engine, asdict(spec), extra, atoms.pbc.tolist()]).encode())
+    fields = asdict(spec)
+    if not fields["held"]:  # runs without held atoms keep the fingerprints (and checkpoints) they had
+        del fields["held"]
+    digest = hashlib.sha256(json.dumps([engine, fields, extra, atoms.pbc.tolist()]).encode())
     for array in (atoms.numbers, atoms.positions, atoms.cell.array, atoms.get_momenta()):
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()

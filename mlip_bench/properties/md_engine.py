@@ -17,13 +17,14 @@ from typing import Any, Protocol
 
 import numpy as np
 from ase import Atoms, units
-from ase.constraints import FixCom
+from ase.constraints import FixAtoms, FixCom
 from ase.md.langevin import Langevin
 from ase.md.md import MolecularDynamics
 from ase.md.nptberendsen import Inhomogeneous_NPTBerendsen
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
+from mlip_bench.errors import PropertyError
 from mlip_bench.properties.md_checkpoint import Checkpoint
 from mlip_bench.properties.md_core import (
     Averages,
@@ -87,7 +88,9 @@ class _AseBackend:
             work.set_positions(start.arrays["positions_A"])
             work.set_momenta(start.arrays["momenta"])
             self.rng.bit_generator.state = start.meta["rng"]
-        if spec.ensemble == "nvt_langevin":
+        if spec.held:  # held atoms anchor the cell: no FixCom on top
+            _hold(work, spec.held)
+        elif spec.ensemble == "nvt_langevin":
             work.set_constraint(FixCom())  # ASE >= 3.28: Langevin's own fixcm is deprecated (biased sampling)
         work.calc = self.calc = calc
         self.atoms = work
@@ -155,6 +158,16 @@ class _AseBackend:
 
     def close(self) -> None:
         self.atoms.calc = None
+
+
+def _hold(work: Atoms, held: tuple[int, ...]) -> None:
+    """Hold atoms `held` in place (FixAtoms, momenta zeroed); PropertyError for an index out of range."""
+    if max(held) >= len(work):
+        raise PropertyError(f"MdRun.held: index {max(held)} out of range for {len(work)} atoms")
+    momenta = work.get_momenta()
+    momenta[list(held)] = 0.0
+    work.set_momenta(momenta, apply_constraint=False)
+    work.set_constraint(FixAtoms(indices=list(held)))
 
 
 def _dynamics(work: Atoms, spec: MdRun, rng: np.random.Generator) -> MolecularDynamics:

@@ -54,6 +54,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "md_extrapolation": f"{_PACKAGE}.md_watch:MdExtrapolationKind",
     "liquid": f"{_PACKAGE}.liquid:LiquidKind",
     "heat_cycle": f"{_PACKAGE}.heat_cycle:HeatCycleKind",
+    "melt": f"{_PACKAGE}.melt:MeltKind",
 }
 
 

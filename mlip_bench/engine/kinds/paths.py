@@ -9,16 +9,16 @@
 When the potential declares an uncertainty (``PotentialInfo.uncertainty``, adapters/uncertainty.py),
 each item also records the uncertainty of every structure it evaluated, in the unit the declaration
 names (``info.unit``: eV/atom for an ensemble spread, none for a grade): the curve
-``<curve>_uncertainty`` (x as the item's energy curve, y the uncertainty of each point's structure),
-``uncertainty_max`` (largest of every structure evaluated, the volume searches included). A path with a reference curve adds the cell metric
-``spearman_uncertainty_error``: Spearman ρ of the point uncertainty and |E - E_ref| over the
-reference's points on the path.
+``<curve>_uncertainty`` (x as the item's energy curve, y the uncertainty of each point's structure)
+and ``uncertainty_max`` (largest of every structure evaluated, the volume searches included). A path
+with a reference curve adds the cell metric ``spearman_uncertainty_error``: Spearman ρ of the point
+uncertainty and |E - E_ref| over the reference's points on the path.
 
 Work items (a killed run loses at most those in flight): a path at a given volume
-(``lattice_constant_A``) one per point plus one for the undistorted fcc cell every energy is relative to (subtracted in the reduce
-step, so a record equals the one computed in one go); a path at the potential's own volume stays one
-item, since every point needs the volume found first. A failed point is a failed item of its own;
-the path is made of the others.
+(``lattice_constant_A``) one per point plus one for the undistorted fcc cell every energy is
+relative to (subtracted in the reduce step, so a record equals the one computed in one go); a path
+at the potential's own volume stays one item, since every point needs the volume found first. A
+failed point is a failed item of its own; the path is made of the others.
 """
 
 from __future__ import annotations
