@@ -664,3 +664,20 @@ def test_uncertainty_figures_only_for_potentials_that_declare_one() -> None:
     assert [s.x0 for s in structures.layout.shapes] == pytest.approx([1.001, 5.0])
     np.testing.assert_allclose(parity.data[0].marker.color, np.log10([0.8, 7.0]))
     assert EVIL not in " ".join(str(t) for t in groups.data[0].text)  # group names are escaped
+
+
+def test_an_uncertainty_curve_gets_a_log_axis_and_the_thresholds_only_for_a_grade() -> None:
+    import plotly.graph_objects as go
+
+    from mlip_bench.adapters.uncertainty import UncertaintyInfo
+    from mlip_bench.reports.figures_uncertainty import uncertainty_axis
+
+    good = _graded(_rmse_records()[0], [0.8, 7.0])
+    fig = go.Figure()
+    uncertainty_axis(fig, [("good", good)])
+    assert fig.layout.yaxis.type == "log" and [s.y0 for s in fig.layout.shapes] == [1.001, 5.0]
+    sigma = UncertaintyInfo("ensemble_std", "eV/atom", False)
+    spread = replace(good, potential=replace(good.potential, uncertainty=sigma))
+    plain = go.Figure()
+    uncertainty_axis(plain, [("good", spread)])
+    assert plain.layout.yaxis.type is None and not plain.layout.shapes

@@ -58,6 +58,13 @@ def declared_plots(kind: str) -> dict[str, tuple[str, str]]:
     return dict(task_kind.plots) if task_kind is not None else {}
 
 
+def _uncertainty_plots(kind: str) -> frozenset[str]:
+    from mlip_bench.engine.kinds import KINDS
+
+    task_kind = KINDS.get(kind)
+    return task_kind.uncertainty_plots if task_kind is not None else frozenset()
+
+
 def curve_names(scored: Labelled) -> list[str]:
     """Names of the curves (``name:x`` with ``name:y``) in the scored items, in first-seen order."""
     names: dict[str, None] = {}
@@ -84,6 +91,10 @@ def curve_figures(scored: Labelled, kind: str, columns: Sequence[Column] = ()) -
         fig = curve_figure(scored, name, axes, with_parameter_curves=name == first)
         if name == "cold_curve":
             _cold_targets(fig, scored, columns)
+        if name in _uncertainty_plots(kind):
+            from mlip_bench.reports.figures_uncertainty import uncertainty_axis  # it draws on this module
+
+            uncertainty_axis(fig, scored)
         figures.append(fig)
     return figures
 

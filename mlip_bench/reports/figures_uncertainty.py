@@ -51,6 +51,22 @@ def _thresholds(fig: go.Figure, grade: bool) -> None:
             fig.add_annotation(x=x, y=1, xref="x", yref="paper", text=name, showarrow=False, yanchor="bottom")
 
 
+def uncertainty_axis(fig: go.Figure, scored: Labelled) -> None:
+    """A curve of the potential's own uncertainty (against time, say): a log y axis with γ_select and
+    γ_break as dotted horizontal lines when every potential drawn reports a grade."""
+    declared = [r.potential.uncertainty for _, r in scored if r.potential.uncertainty is not None]
+    if not declared or any(u.is_std for u in declared):
+        return
+    fig.update_yaxes(type="log")
+    for value, name in ((GAMMA_SELECT, "γ_select"), (GAMMA_BREAK, "γ_break")):
+        line = {"dash": "dot", "color": "#7b8794"}
+        fig.add_shape(type="line", y0=value, y1=value, x0=0, x1=1, yref="y", xref="paper", line=line)
+        y = float(np.log10(value))  # annotations on a log axis take log10
+        fig.add_annotation(
+            y=y, x=1, yref="y", xref="paper", text=name, showarrow=False, xanchor="right", yanchor="bottom"
+        )
+
+
 def _structures(record: ResultRecord) -> list[ItemRecord]:
     error = _ERROR.get(record.task.kind, "")
     return ok_items(record, values=("uncertainty", error)) if error else []

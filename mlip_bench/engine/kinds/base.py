@@ -125,6 +125,9 @@ class TaskKind(ABC):
     #: curves the report should draw: name -> (x axis label, y axis label), both with units.
     #: An item carries a curve as arrays ``"<name>:x"`` and ``"<name>:y"``.
     plots: ClassVar[dict[str, tuple[str, str]]] = {}
+    #: declared curves whose values span decades (an extrapolation grade): drawn on a log y axis,
+    #: with the potential's own thresholds (γ_select, γ_break) marked where it declares them
+    uncertainty_plots: ClassVar[frozenset[str]] = frozenset()
     #: every parameter the kind reads: a task file is checked against them when it loads
     parameters: ClassVar[tuple[Param, ...]] = ()
     #: regular expressions (full match) for metric names made at run time (per facet, per band)

@@ -158,6 +158,7 @@ class MdExtrapolationKind(TaskKind):
         "energy_vs_time": ("time (ps)", "potential energy (eV/atom)"),
         "min_distance_vs_time": ("time (ps)", "smallest interatomic distance (Å)"),
     }
+    uncertainty_plots = frozenset({"uncertainty_vs_time"})
 
     def items(self, task: TaskSpec) -> tuple[ItemPlan, ...]:
         """One item, the whole trajectory (see the module); checks the parameters."""
