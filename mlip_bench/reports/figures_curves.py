@@ -38,6 +38,7 @@ CURVE_TITLES = {
     "bain_path": "Bain path, fcc to bcc at constant volume",
     "trigonal_path": "Trigonal path along [111], fcc to sc to bcc at constant volume",
     "gsfe": "Generalized stacking-fault energy",
+    "binned_error": "Mean energy error in equal-count bins of the potential's own uncertainty",
 }
 
 

@@ -24,7 +24,12 @@ from mlip_bench.reports.figures_style import owned
 #: per-structure |ΔE| (meV/atom) by kind: the offset-aligned error where the kind has one
 _ERROR = {"rmse": "e_err_aligned_meV_per_atom", "extrapolation": "e_abs_err_meV_per_atom"}
 _GROUP_RMSE = {"rmse": "energy_aligned_rmse_meV_per_atom", "extrapolation": "energy_rmse_meV_per_atom"}
-_GROUP_U = {"extrapolation_grade": "gamma_median", "std": "sigma_median_meV_per_atom"}
+#: a group's median uncertainty, (name, factor to the axis unit): the rmse kind's names carry the
+#: measure (σ already in meV/atom); the extrapolation kind's is in the declared unit
+_GROUP_U = {
+    "rmse": {True: ("gamma_median", 1.0), False: ("sigma_median_meV_per_atom", 1.0)},
+    "extrapolation": {True: ("uncertainty_median", 1.0), False: ("uncertainty_median", 1000.0)},
+}
 
 
 def _with_uncertainty(scored: Labelled) -> tuple[Labelled, bool]:
@@ -37,7 +42,7 @@ def _with_uncertainty(scored: Labelled) -> tuple[Labelled, bool]:
 
 def _axis(grade: bool) -> tuple[str, float]:
     """Axis title and the factor from the stored value (γ, or σ_E in eV/atom) to the axis unit."""
-    return ("extrapolation grade γ (MaxVol)", 1.0) if grade else ("ensemble spread σ_E (meV/atom)", 1000.0)
+    return ("extrapolation grade γ (MaxVol)", 1.0) if grade else ("spread σ_E (meV/atom)", 1000.0)
 
 
 def _thresholds(fig: go.Figure, grade: bool) -> None:
@@ -78,12 +83,12 @@ def group_error_vs_uncertainty(scored: Labelled) -> go.Figure | None:
     title, _ = _axis(grade)
     fig = go.Figure()
     for label, record in chosen:
-        u_name, e_name = _GROUP_U["extrapolation_grade" if grade else "std"], _GROUP_RMSE.get(record.task.kind, "")
+        (u_name, factor), e_name = _GROUP_U[record.task.kind][grade], _GROUP_RMSE[record.task.kind]
         points = []
         for g in record.groups:
             values = {m.name: m.value for m in g.metrics}
             if np.isfinite(values.get(u_name, np.nan)) and np.isfinite(values.get(e_name, np.nan)):
-                points.append((values[u_name], values[e_name], f"{escape(g.group or '(none)')} ({g.n_items})"))
+                points.append((values[u_name] * factor, values[e_name], f"{escape(g.group or '(none)')} ({g.n_items})"))
         if points:
             x, y, text = zip(*points, strict=True)
             trace = go.Scatter(x=x, y=y, text=text, mode="markers", name=label, marker={"size": 9})
@@ -94,7 +99,7 @@ def group_error_vs_uncertainty(scored: Labelled) -> go.Figure | None:
     fig.update_layout(
         title="Energy RMSE per structure group against the group's median uncertainty",
         xaxis={
-            "title": title.replace("γ", "median γ").replace("σ_E", "median σ_E"),
+            "title": f"median {title}",
             "type": "log" if grade else "linear",
         },
         yaxis_title="energy RMSE (meV/atom)",
