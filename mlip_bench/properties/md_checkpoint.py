@@ -48,6 +48,22 @@ def previous_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a reader sees the old file or the whole new one (temporary file
+    in the same folder, then os.replace). Creates the folder; raises OSError (the temporary file is
+    removed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX, suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_checkpoint(path: Path, fingerprint: str, checkpoint: Checkpoint) -> None:
     """Write `checkpoint` to `path` atomically (temporary file + os.replace; the old file becomes
     :func:`previous_path`). Creates the folder. Raises OSError when the file cannot be written."""

@@ -21,8 +21,6 @@ it kept: for a benchmark a failing potential is a result, not a crash.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from typing import Any
 from ase import Atoms
 
 from mlip_bench.errors import EvaluationError, PotentialError, PropertyError
-from mlip_bench.properties.md_checkpoint import TMP_PREFIX, previous_path
+from mlip_bench.properties.md_checkpoint import previous_path, write_text_atomic
 from mlip_bench.properties.md_core import MdResult, MdRun, Observer, Snapshot, StopRun, fingerprint
 from mlip_bench.properties.md_engine import MdEngine
 
@@ -93,7 +91,7 @@ class _Sampler:
         if self.path is None:
             return
         payload = {"schema": _SCHEMA, "key": self.key, "covered": step, "samples": list(self.samples.values())}
-        _write_atomic(self.path, json.dumps(payload))
+        write_text_atomic(self.path, json.dumps(payload))
 
     def load(self) -> str:
         """Read the sidecar; a note when it was unusable."""
@@ -171,15 +169,3 @@ def _missing(samples: tuple[Sample, ...], result: MdResult | None, every: int) -
         return 0  # failed: the samples end where the engine stopped
     expected = set(range(every, result.steps + 1, every))
     return len(expected - {int(s["step"]) for s in samples})
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX, suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

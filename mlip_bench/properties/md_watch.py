@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -36,7 +34,7 @@ from ase.neighborlist import neighbor_list
 
 from mlip_bench.adapters.uncertainty import STRUCTURE_KEY
 from mlip_bench.errors import CheckpointWarning, EvaluationError, PotentialError, PropertyError
-from mlip_bench.properties.md_checkpoint import TMP_PREFIX, Checkpoint, latest_checkpoint, previous_path
+from mlip_bench.properties.md_checkpoint import Checkpoint, latest_checkpoint, previous_path, write_text_atomic
 from mlip_bench.properties.md_core import MdRun, Observer, Snapshot, StopRun, fingerprint
 from mlip_bench.properties.md_engine import AseEngine
 
@@ -199,7 +197,7 @@ class _Watch:
                 "covered": step,
                 "samples": [asdict(s) for s in self.samples],
             }
-            _write_atomic(self.record, json.dumps(payload))
+            write_text_atomic(self.record, json.dumps(payload))
 
 
 def watch_md(
@@ -319,15 +317,3 @@ def _read_record(path: Path, key: str) -> tuple[list[Sample], int, str]:
         return samples, int(raw["covered"]), ""
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         return [], 0, f"{path}: unreadable samples ({type(exc).__name__}: {exc}); ignored"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX, suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
