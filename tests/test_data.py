@@ -371,6 +371,20 @@ def test_extxyz_round_trip_preserves_ids_and_labels(cu: Dataset, tmp_path: Path)
         assert dict(fb.labels) == dict(fa.labels)
 
 
+@pytest.mark.parametrize("value", ["\n{", "a\rb", "x\u2028y"])
+def test_a_label_with_a_line_break_is_refused_before_writing(cu: Dataset, tmp_path: Path, value: str):
+    """A line break would end the comment line in the file and break every frame after it (found by
+    the hypothesis round-trip test)."""
+    import dataclasses
+
+    from mlip_bench.data.extxyz import write_extxyz
+
+    frame = dataclasses.replace(cu.frames[0], labels={**cu.frames[0].labels, "note": value})
+    with pytest.raises(DataError, match=r"label 'note'.*would not read back"):
+        write_extxyz([frame], tmp_path / "broken.extxyz")
+    assert not (tmp_path / "broken.extxyz").exists()
+
+
 # --- mlip-bench data convert --------------------------------------------------------------
 
 

@@ -282,6 +282,8 @@ def _check_writable(frame: Frame, path: Path) -> None:
 
 
 def _reads_back(key: str, value: str) -> bool:
+    if any(ch in value for ch in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+        return False  # a line break ends the comment line in the file, whatever the parser says of the text
     try:
         from ase.io.extxyz import key_val_dict_to_str, key_val_str_to_dict
 
