@@ -39,6 +39,18 @@ CURVE_TITLES = {
     "trigonal_path": "Trigonal path along [111], fcc to sc to bcc at constant volume",
     "gsfe": "Generalized stacking-fault energy",
     "binned_error": "Mean energy error in equal-count bins of the potential's own uncertainty",
+    "density_vs_T": "Liquid density at 1 bar against temperature (reference: Assael et al. 2006)",
+    "gr": "Radial distribution function g(r) of the liquid, per temperature",
+    "solid_fraction_vs_time": "Solid fraction (PTM) over time",
+    "solid_fraction_vs_set_T": "Solid fraction against the thermostat set point (melting, then refreezing)",
+    "nve_energy": "Total energy in NVE runs (its drift)",
+    "tm_vs_p": "Melting temperature against pressure",
+    "uncertainty_vs_time": "The potential's own uncertainty over the MD run",
+    "energy_vs_time": "Potential energy over the MD run",
+    "pressure_vs_time": "Pressure over the MD run",
+    "volume_vs_time": "Volume per atom over the MD run",
+    "temperature_vs_time": "Temperature over the MD run",
+    "min_distance_vs_time": "Smallest interatomic distance over the MD run",
 }
 
 

@@ -176,6 +176,8 @@ class LiquidKind(TaskKind):
             "gr:y": list(result.g),
             "density_vs_T:x": [t],
             "density_vs_T:y": [result.density_kg_per_m3],
+            "density_vs_T:x_ref": [t],  # the report joins every item's point into the reference line
+            "density_vs_T:y_ref": [reference],
         }
         key = (ctx.parameter("gr_reference_curves") or {}).get(f"{t:g}")
         if key is not None:
