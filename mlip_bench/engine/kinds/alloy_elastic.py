@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from mlip_bench.adapters.lammps import lammps_setup
 from mlip_bench.engine.evaluate import TimedCalculator
-from mlip_bench.engine.kinds.base import ItemOutput, ItemPlan, Outcome, TaskContext, TaskKind
+from mlip_bench.engine.kinds.base import ItemOutput, ItemPlan, Outcome, TaskContext, TaskKind, record_output
 from mlip_bench.engine.parameters import NON_NEGATIVE, STRING, Param, array, field_param, one_of
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.engine.spec import TaskSpec
@@ -211,14 +211,8 @@ class AlloyElasticKind(TaskKind):
             raise TaskSpecError(f"{ctx.task.id}: elastic_alloy needs exactly one fcc host structure")
         host = ctx.task.structures[0]
         comp = next(c for c in params.compositions if c.id == item.id)
-        first_note, seconds = len(ctx.notes), ctx.calculator_seconds
-        record = self._item(
-            comp, *_supercell(dict(comp.wt_percent), host.element, params), host.element, host.a_A, params, ctx
-        )
-        notes = tuple(ctx.notes[first_note:])
-        del ctx.notes[first_note:]
-        calls = int(record.values.get("potential_calls", 0))
-        return ItemOutput(record=record, notes=notes, calculator_s=ctx.calculator_seconds - seconds, calls=calls)
+        cell = _supercell(dict(comp.wt_percent), host.element, params)
+        return record_output(ctx, lambda: self._item(comp, *cell, host.element, host.a_A, params, ctx))
 
     def reduce(self, ctx: TaskContext, outputs: dict[str, ItemOutput]) -> Outcome:
         items: list[ItemRecord] = []

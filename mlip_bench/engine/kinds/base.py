@@ -5,6 +5,7 @@ values, per-item records and per-group breakdowns. Kinds are registered by name 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -183,6 +184,18 @@ class TaskKind(ABC):
             return Outcome({}, ())
         ctx.notes.extend(output.notes)
         return output.outcome
+
+
+def record_output(ctx: TaskContext, make: Callable[[], ItemRecord]) -> ItemOutput:
+    """One work item's output from `make()`'s record: the notes it added to `ctx` (moved into the
+    output), the calculator seconds it spent and the potential calls its record counts (MD engines
+    that call the potential outside :func:`~mlip_bench.engine.evaluate.predict` count their own)."""
+    first_note, seconds = len(ctx.notes), ctx.calculator_seconds
+    record = make()
+    notes = tuple(ctx.notes[first_note:])
+    del ctx.notes[first_note:]
+    calls = int(record.values.get("potential_calls", 0))
+    return ItemOutput(record=record, notes=notes, calculator_s=ctx.calculator_seconds - seconds, calls=calls)
 
 
 def build_crystal(spec: StructureSpec) -> Atoms:

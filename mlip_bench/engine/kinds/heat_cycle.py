@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import ClassVar
 
 from mlip_bench.engine.evaluate import TimedCalculator
-from mlip_bench.engine.kinds.base import ItemOutput, ItemPlan, Outcome, TaskContext, TaskKind, build_crystal
+from mlip_bench.engine.kinds.base import (
+    ItemOutput,
+    ItemPlan,
+    Outcome,
+    TaskContext,
+    TaskKind,
+    build_crystal,
+    record_output,
+)
 from mlip_bench.engine.kinds.liquid import MD_ENGINES, md_engine, speed_values
 from mlip_bench.engine.parameters import POSITIVE, POSITIVE_INTEGER, Param, array, field_param, one_of
 from mlip_bench.engine.records import ItemRecord
@@ -111,12 +119,7 @@ class HeatCycleKind(TaskKind):
         return (ItemPlan(CYCLE), *(ItemPlan(nve_id(t), t) for t in nve_temperatures(task)))
 
     def run_item(self, ctx: TaskContext, item: ItemPlan) -> ItemOutput:
-        first_note, seconds = len(ctx.notes), ctx.calculator_seconds
-        record = self._record(ctx, item)
-        notes = tuple(ctx.notes[first_note:])
-        del ctx.notes[first_note:]
-        calls = int(record.values.get("potential_calls", 0))
-        return ItemOutput(record=record, notes=notes, calculator_s=ctx.calculator_seconds - seconds, calls=calls)
+        return record_output(ctx, lambda: self._record(ctx, item))
 
     def _record(self, ctx: TaskContext, item: ItemPlan) -> ItemRecord:
         structures = ctx.task.structures

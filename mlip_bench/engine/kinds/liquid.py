@@ -30,7 +30,15 @@ import numpy as np
 from mlip_bench.adapters.lammps import lammps_setup
 from mlip_bench.data.curves import reference_curve
 from mlip_bench.engine.evaluate import TimedCalculator
-from mlip_bench.engine.kinds.base import ItemOutput, ItemPlan, Outcome, TaskContext, TaskKind, build_crystal
+from mlip_bench.engine.kinds.base import (
+    ItemOutput,
+    ItemPlan,
+    Outcome,
+    TaskContext,
+    TaskKind,
+    build_crystal,
+    record_output,
+)
 from mlip_bench.engine.parameters import POSITIVE, POSITIVE_INTEGER, STRING, Param, array, field_param, one_of
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.engine.spec import TaskSpec
@@ -123,12 +131,8 @@ class LiquidKind(TaskKind):
         return tuple(ItemPlan(item_id(t), t) for t in temperatures(task))
 
     def run_item(self, ctx: TaskContext, item: ItemPlan) -> ItemOutput:
-        first_note, seconds = len(ctx.notes), ctx.calculator_seconds
-        record = self._record(ctx, float(item.payload), temperatures(ctx.task).index(float(item.payload)))
-        notes = tuple(ctx.notes[first_note:])
-        del ctx.notes[first_note:]
-        calls = int(record.values.get("potential_calls", 0))
-        return ItemOutput(record=record, notes=notes, calculator_s=ctx.calculator_seconds - seconds, calls=calls)
+        t = float(item.payload)
+        return record_output(ctx, lambda: self._record(ctx, t, temperatures(ctx.task).index(t)))
 
     def _record(self, ctx: TaskContext, temperature_K: float, index: int) -> ItemRecord:
         structures = [s for s in ctx.task.structures if s.crystal == "fcc"]

@@ -35,7 +35,15 @@ from ase import Atoms
 
 from mlip_bench.data.registry import load_dataset
 from mlip_bench.engine.evaluate import TimedCalculator
-from mlip_bench.engine.kinds.base import ItemOutput, ItemPlan, Outcome, TaskContext, TaskKind, build_crystal
+from mlip_bench.engine.kinds.base import (
+    ItemOutput,
+    ItemPlan,
+    Outcome,
+    TaskContext,
+    TaskKind,
+    build_crystal,
+    record_output,
+)
 from mlip_bench.engine.parameters import POSITIVE, POSITIVE_INTEGER, STRING, Param, array, nullable
 from mlip_bench.engine.records import ItemRecord
 from mlip_bench.engine.spec import TaskSpec
@@ -167,12 +175,7 @@ class MdExtrapolationKind(TaskKind):
 
     def run_item(self, ctx: TaskContext, item: ItemPlan) -> ItemOutput:
         settings = WatchSettings.from_task(ctx.task)
-        first_note, seconds = len(ctx.notes), ctx.calculator_seconds
-        record = self._record(ctx, settings)
-        notes = tuple(ctx.notes[first_note:])
-        del ctx.notes[first_note:]
-        calls = int(record.values.get("potential_calls", 0))
-        return ItemOutput(record=record, notes=notes, calculator_s=ctx.calculator_seconds - seconds, calls=calls)
+        return record_output(ctx, lambda: self._record(ctx, settings))
 
     def reduce(self, ctx: TaskContext, outputs: dict[str, ItemOutput]) -> Outcome:
         output = outputs.get(ITEM)

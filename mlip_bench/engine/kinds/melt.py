@@ -36,7 +36,15 @@ from typing import Any, ClassVar
 
 from mlip_bench.adapters.lammps import lammps_setup
 from mlip_bench.engine.evaluate import TimedCalculator
-from mlip_bench.engine.kinds.base import ItemOutput, ItemPlan, Outcome, TaskContext, TaskKind, build_crystal
+from mlip_bench.engine.kinds.base import (
+    ItemOutput,
+    ItemPlan,
+    Outcome,
+    TaskContext,
+    TaskKind,
+    build_crystal,
+    record_output,
+)
 from mlip_bench.engine.parameters import (
     NON_NEGATIVE,
     NUMBER,
@@ -223,11 +231,7 @@ class MeltKind(TaskKind):
 
     def run_item(self, ctx: TaskContext, item: ItemPlan) -> ItemOutput:
         params = MeltParameters.from_task(ctx.task)
-        first_note, seconds = len(ctx.notes), ctx.calculator_seconds
-        record = self._trial(ctx, params, item)
-        notes = tuple(ctx.notes[first_note:])
-        del ctx.notes[first_note:]
-        return ItemOutput(record=record, notes=notes, calculator_s=ctx.calculator_seconds - seconds)
+        return record_output(ctx, lambda: self._trial(ctx, params, item))
 
     def run(self, ctx: TaskContext) -> Outcome:
         """Every trial in turn, in this process."""
