@@ -93,6 +93,26 @@ def test_thin_rattled_cell_matches_a_supercell_twice_the_cutoff(calc) -> None:
     assert np.abs(_forces(small)).max() > 0.05
 
 
+def test_cell_list_on_a_wrapped_copy_equals_all_pairs(calc) -> None:
+    """A strained, rattled 108-atom cell (heights above the cutoff, so ``auto`` takes the cell list)
+    with atoms outside the box: the same energy, forces and stress as the all-pairs list, and the
+    stress still the strain derivative of the energy."""
+    atoms = _strained(bulk("Al", "fcc", a=4.05, cubic=True).repeat(3))
+    atoms.rattle(0.1, seed=5)
+    atoms.positions[:6] += 1.4 * atoms.cell[0] - 0.7 * atoms.cell[2]  # outside: the case that broke stress
+    all_pairs = load_potential(f"{SPEC};neighbours=all_pairs").calculator()
+    fast, exact = predict(calc, atoms, label="auto"), predict(all_pairs, atoms, label="all pairs")
+    assert type(calc.model.neighborlist).__name__ == "CellList"
+    assert type(all_pairs.model.neighborlist).__name__ == "AllPairs"
+    assert abs(fast.energy_eV - exact.energy_eV) < 1e-9
+    assert np.abs(_forces(fast) - _forces(exact)).max() < 1e-9
+    assert np.abs(_stress(fast) - _stress(exact)).max() < 1e-12
+    h = 1e-4
+    plus, minus = _strained(atoms, voigt_strain(3, h)), _strained(atoms, voigt_strain(3, -h))
+    fd = (predict(calc, plus, label="+").energy_eV - predict(calc, minus, label="-").energy_eV) / (2 * h)
+    assert fd / atoms.get_volume() == pytest.approx(_stress(fast)[3], abs=2e-7)
+
+
 def test_stress_and_forces_are_energy_derivatives(calc) -> None:
     atoms = _strained(bulk("Al", "fcc", a=4.05, cubic=True))
     atoms.rattle(0.05, seed=1)
