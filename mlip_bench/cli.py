@@ -1,4 +1,4 @@
-"""Command line: ``mlip-bench list | run | leaderboard | report | data convert``.
+"""Command line: ``mlip-bench list | run | leaderboard | report | train | data convert``.
 
 Progress bars and messages go to stderr; ``run --json`` prints the result record (the stable,
 documented interface for scripts) alone on stdout.
@@ -182,6 +182,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mlip_bench.training.pipeline import train
+
+    # model packages and motep print to stdout: keep stdout for the candidate's spec alone
+    with contextlib.redirect_stdout(sys.stderr):
+        result = train(args.config, results=args.results, data_root=args.data_root)
+    print(result.spec)
+    return 0
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     from mlip_bench.data.extxyz import write_extxyz
     from mlip_bench.data.hf import write_hf
@@ -245,6 +255,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--leaderboard", help="restrict to and order by this leaderboard")
     p.add_argument("--out", help="report folder (default reports/<leaderboard or results>)")
     p.set_defaults(func=_cmd_report)
+
+    from mlip_bench.engine.reference_cli import add_reference_command
+
+    add_reference_command(sub, parents=[common, work])
+
+    p = sub.add_parser("train", parents=[common], help="fit an MTP by active learning against an oracle (resumable)")
+    p.add_argument("config", help="training config YAML (tasks/training/*.yaml)")
+    p.set_defaults(func=_cmd_train)
 
     data = sub.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("convert", parents=[common], help="convert between extxyz and parquet / datasets folders")

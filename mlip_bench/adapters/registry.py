@@ -25,6 +25,7 @@ def _builtin_adapters() -> list[Adapter]:
     from mlip_bench.adapters.ani import AniAdapter
     from mlip_bench.adapters.committee import CommitteeAdapter
     from mlip_bench.adapters.emt import EMTAdapter
+    from mlip_bench.adapters.gpaw import GpawAdapter
     from mlip_bench.adapters.lammps import EAMAdapter, LammpsAdapter
     from mlip_bench.adapters.models import CHGNetAdapter, MACEAdapter, SevenNetAdapter
     from mlip_bench.adapters.mtp import MTPAdapter
@@ -43,6 +44,7 @@ def _builtin_adapters() -> list[Adapter]:
         PythonFactoryAdapter(),
         PredictionsAdapter(),
         CommitteeAdapter(),
+        GpawAdapter(),
     ]
 
 

@@ -25,6 +25,9 @@ _PACKAGES = (
     "e3nn",
     "mace-torch",
     "pymatgen",
+    "motep",
+    "pyxtal",
+    "gpaw",
 )
 
 
