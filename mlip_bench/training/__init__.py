@@ -1,5 +1,8 @@
 """Training modules: data generators, MTP fitting through motep, oracle calls and active learning.
 
+``mlip_bench.training.fit_mtp`` is the fitting module (its function of the same name is
+``mlip_bench.training.fit_mtp.fit_mtp``).
+
 Training sits beside the task engine: it uses engine, properties, adapters, data and metrics; nothing
 below it imports it. A fitted potential is an ordinary ``mtp:`` potential that the suite scores.
 """
@@ -7,7 +10,7 @@ below it imports it. A fitted potential is an ordinary ``mtp:`` potential that t
 from mlip_bench.training.bayesian import BayesianMtp, calibration, fit_bayesian
 from mlip_bench.training.committee_fit import CommitteeFit, fit_committee
 from mlip_bench.training.config import load_config
-from mlip_bench.training.fit_mtp import MtpFit, MtpFitSettings, fit_mtp, training_sha256
+from mlip_bench.training.fit_mtp import MtpFit, MtpFitSettings, training_sha256
 from mlip_bench.training.learning_curve import LearningCurve, compare
 from mlip_bench.training.model_card import ModelCard, card_from_fit, read_card, write_card
 from mlip_bench.training.oracle import Oracle
@@ -26,7 +29,6 @@ __all__ = [
     "compare",
     "fit_bayesian",
     "fit_committee",
-    "fit_mtp",
     "load_config",
     "read_card",
     "train",
