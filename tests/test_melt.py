@@ -156,7 +156,7 @@ def test_bracket_edges_missing_and_disagreeing_runs() -> None:
     froze = melting_point(_trials(1200.0, [880, 905, 930]))
     assert math.isnan(froze.tm_K) and "above 930" in froze.note and froze.high_K == math.inf
     melted = melting_point(_trials(700.0, [880, 905, 930]))
-    assert math.isnan(melted.tm_K) and "below 880" in melted.note
+    assert math.isnan(melted.tm_K) and "below 880" in melted.note and "tm_guess_K about 704" in melted.note
     noisy = [Trial(920, 0, Verdict("melts", -0.01, 0.01, -0.1)), Trial(940, 0, Verdict("freezes", 0.01, 0.01, 0.1))]
     point = melting_point(noisy)
     assert (point.low_K, point.high_K) == (920, 940) and "disagree" in point.note
@@ -225,7 +225,7 @@ def test_reduce_names_metrics_per_pressure_and_reports_solid_solid(tmp_path: Pat
     assert outcome.values["tm_0GPa_K"] == pytest.approx(930.0, abs=1)
     assert outcome.values["tm_0GPa_half_width_K"] == pytest.approx(46.5)
     assert math.isnan(outcome.values["tm_20GPa_K"]) and outcome.values["solid_solid_20GPa"] == 1.0
-    assert outcome.values["us_per_atom_step"] == pytest.approx(2.0)
+    assert outcome.values["speed_us_per_atom_step"] == pytest.approx(2.0)
     assert any("fcc->bcc at 20 GPa (solid-solid transition, not melting)" in n for n in ctx.notes)
     summary = next(i for i in outcome.items if i.id == "Tm at 0 GPa")
     assert summary.arrays["tm_vs_p:x"] == [0.0]
@@ -284,9 +284,10 @@ def test_quick_preset_mendelev_lammps_against_published_tm(tmp_path: Path) -> No
     tm, half = values["tm_0GPa_K"], values["tm_0GPa_half_width_K"]
     print(f"quick preset, Mendelev EAM: Tm(0 GPa) = {tm:.1f} K, bracket ±{half:.1f} K, wall {wall:.0f} s")
     assert tm is not None and abs(tm - 926.0) < 60.0
-    assert half <= 30.0
+    assert half <= 30.0  # the wide grid is ±2.5 % (23 K) next to the guess
     trials = [i for i in record["items"] if i["id"].startswith("P0GPa")]
-    assert len(trials) == 5 and all(len(i["arrays"]["solid_fraction_vs_time:y"]) >= 2 for i in trials)
+    grid = MeltParameters.from_task(load_task_file(ROOT / "tasks" / "al-melt-quick.yaml")).trial_offsets
+    assert len(trials) == len(grid) and all(len(i["arrays"]["solid_fraction_vs_time:y"]) >= 2 for i in trials)
 
 
 def test_kind_runs_a_cell_on_ases_integrators() -> None:
@@ -302,7 +303,7 @@ def test_kind_runs_a_cell_on_ases_integrators() -> None:
     record = run_cell(Cell("emt", task))
     assert record.status == "ok", record
     values = {m.name: m.value for m in record.metrics}
-    assert values["n_trials"] == 2 and values["us_per_atom_step"] > 0
+    assert values["n_trials"] == 2 and values["speed_us_per_atom_step"] > 0
     assert "tm_0GPa_K" in values and "solid_solid_0GPa" in values
     trials = [i for i in record.items if i.id.startswith("P0GPa")]
     assert len(trials) == 2 and all(len(i.arrays["solid_fraction_vs_time:y"]) >= 2 for i in trials)
@@ -373,3 +374,117 @@ def test_runs_without_held_atoms_keep_their_fingerprints() -> None:
         digest.update(np.ascontiguousarray(array).tobytes())
     assert fingerprint("ase", atoms, run) == digest.hexdigest()
     assert fingerprint("ase", atoms, dataclasses.replace(run, held=(0,))) != digest.hexdigest()
+
+
+@pytest.mark.parametrize("factor", [0.8, 0.9, 1.12, 1.2])
+def test_quick_grid_brackets_a_tm_far_from_the_guess(factor: float) -> None:
+    """The quick preset's wide grid brackets a Tm 10-20 % off the guess (Mendelev at 20 GPa, Mishin
+    at 0 GPa), where the former ±6 % grid saw every trial freeze or melt."""
+    params = MeltParameters.from_task(_task(pressures_GPa=[0.0]))
+    assert min(params.trial_offsets) <= -0.2 and max(params.trial_offsets) >= 0.2
+    tm = factor * params.guess_K(0)
+    grid = [t for _, t, _ in params.plan()]
+    point = melting_point(_trials(tm, grid, kinetic=0.002))
+    assert point.low_K < tm < point.high_K and point.tm_K == pytest.approx(tm, abs=5)
+    assert point.half_width_K <= 0.05 * params.guess_K(0) + 0.1  # the grid's widest step: 10 %
+    narrow = [round(params.guess_K(0) * (1 + o), 1) for o in (-0.06, -0.03, 0.0, 0.03, 0.06)]
+    assert math.isnan(melting_point(_trials(tm, narrow, kinetic=0.002)).tm_K)
+
+
+def test_curve_task_and_leaderboard_load() -> None:
+    from mlip_bench.reports.leaderboard_spec import load_leaderboard
+
+    task = load_task_file(tasks_dir() / "al-melt-curve-quick.yaml")
+    params = MeltParameters.from_task(task)
+    assert params.pressures_GPa == (0.0, 5.0, 10.0, 20.0, 50.0) and len(MeltKind().items(task)) == 5 * 8
+    metrics = {m.name for m in task.metrics}
+    assert {"tm_20GPa_K", "solid_solid_20GPa", "speed_us_per_atom_step"} <= metrics
+    board = load_leaderboard("al-melt")
+    assert {"al-melt-curve-quick", "al-liquid", "al-heat-cycle"} <= set(board.tasks)
+    speed = {
+        m.name
+        for t in board.tasks
+        for m in load_task_file(tasks_dir() / f"{t}.yaml").metrics
+        if "per_atom_step" in m.name
+    }
+    assert speed == {"speed_us_per_atom_step"}  # one name for the MD kinds' cost
+
+
+def _melt_result(spec: str, items: tuple[ItemRecord, ...], curves: list[str]) -> object:
+    from mlip_bench.engine.records import Counts, Environment, PotentialRecord, ResultRecord, TaskRecord, Timings
+
+    return ResultRecord(
+        key="k", task=TaskRecord("al-melt-curve-quick", 1, "melt", "t", "sha"),
+        potential=PotentialRecord(spec, spec, "eam", "1", ("Al",)), dataset=None, status="ok", message="",
+        metrics=(), groups=(), items=items, counts=Counts(ok=len(items)), timings=Timings(wall_s=1.0),
+        environment=Environment("3.11", "Linux", "0.1.0", {}, "1", 1), parameters={"melt_reference_curves": curves},
+        notes=(),
+    )  # fmt: skip
+
+
+def test_tm_vs_p_figure_has_brackets_solid_solid_marks_and_every_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tm(P) of two potentials with the bracket as error bars, the solid-solid runs as crosses, the
+    cited Tm(0 GPa) a star, both reference melt curves (experiment, DFT: named by pattern) told
+    apart and the others not drawn."""
+    from mlip_bench.data import curves
+    from mlip_bench.reports.figures_curves import curve_figures
+    from mlip_bench.reports.leaderboard import Column
+
+    (tmp_path / "curves").mkdir()
+    body = "".join(
+        f"  - {{key: {key}, kind: {kind}, x_label: P (GPa), y_label: Tm (K), x: [0, 20], y: [933, {y}], citation: c}}\n"
+        for key, kind, y in (
+            ("al/melt-curve/experiment-x", "experiment", 1700),
+            ("al/melt-curve/dft-y", "DFT (PBE)", 1800),
+            ("al/other", "experiment", 1),
+        )
+    )
+    (tmp_path / "curves" / "al_melt.yaml").write_text("curves:\n" + body)
+    monkeypatch.setattr(curves, "reference_dir", lambda: tmp_path)
+    curves.reference_curves.cache_clear()
+    task = _task(pressures_GPa=[0.0, 20.0], trial_offsets=[-0.05, 0.05], tm_guess_K=[930, 1500])
+    scored = []
+    for label, bcc in (("A", False), ("B", True)):
+        outputs = {}
+        for p, t, _ in MeltParameters.from_task(task).plan():
+            code, rate, to = (0.0, 0.05, 0.0) if t < (930 if p == 0 else 1500) else (1.0, -0.05, 0.0)
+            if bcc and p == 20.0 and t > 1500:
+                code, rate, to = 3.0, 0.0, 3.0
+            outputs[item_id(p, t, 0)] = ItemOutput(record=_record(p, t, code, rate, to))
+        ctx = TaskContext(task=task, potential=_FakePotential(), calculator=None)  # type: ignore[arg-type]
+        items = MeltKind().reduce(ctx, outputs).items
+        scored.append((label, _melt_result(label, items, ["al/melt-curve/experiment-*", "al/melt-curve/dft-*"])))
+    try:
+        target = Column("tm_0GPa_K", "Tm (0 GPa)", "K", "target", 933.47, "ITS-90")
+        fig = curve_figures(scored, "melt", [target])[0]  # type: ignore[arg-type]
+    finally:
+        curves.reference_curves.cache_clear()
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["A"].x) == [0.0, 20.0] and by_name["A"].error_y.array is not None
+    assert list(by_name["B"].x) == [0.0]  # 20 GPa: only a solid-solid run above, no bracket
+    assert list(by_name["B: not bracketed, Tm above"].y) == [1425.0]  # the trial below froze
+    assert by_name["A"].error_y.arrayminus[0] == pytest.approx(by_name["A"].y[0] - 883.5)
+    assert list(by_name["B: solid-solid run"].y) == [1575.0] and "A: solid-solid run" not in by_name
+    references = [t for t in fig.data if t.name in ("experiment: experiment-x", "DFT (PBE): dft-y")]
+    assert len(references) == 2 and references[0].line.dash != references[1].line.dash
+    star = next(t for t in fig.data if t.name == "cited Tm (scored target)")
+    assert list(star.x) == [0.0] and list(star.y) == [933.47] and "ITS-90" in star.text[0]
+    assert len(fig.data) == 7
+
+
+def test_a_crystal_melted_in_stage_one_is_no_solid_solid_transition() -> None:
+    """Far above Tm the crystal melts while it is equilibrated: stray sc matches in the liquid
+    outnumber fcc (Mendelev, 20 GPa, 2175 K) but are no fcc->sc transition; a solid bcc crystal is."""
+    from mlip_bench.engine.kinds.melt import _verdict
+    from mlip_bench.properties.local_structure import StructureFractions
+    from mlip_bench.properties.melt import _crystal_transition
+
+    melted = StructureFractions(other=0.95, fcc=0.0002, hcp=0.0, bcc=0.0003, ico=0.049, sc=0.0005)
+    assert _crystal_transition(melted, "fcc") == ""
+    bcc = StructureFractions(other=0.1, fcc=0.2, hcp=0.0, bcc=0.7, ico=0.0, sc=0.0)
+    assert _crystal_transition(bcc, "fcc") == "fcc->bcc"
+    values = {**_record(20.0, 2175.3, 1.0, 0.0).values, "crystal_transition_to": 4.0}
+    assert _verdict({**values, "crystal_solid": 0.001}, "fcc").outcome == "melts"
+    assert _verdict({**values, "crystal_solid": 0.9}, "fcc").transition == "fcc->sc"

@@ -174,9 +174,11 @@ def _bracket(trials: Sequence[Trial]) -> MeltPoint:
         note = "every trial undecided (runs too short?)" if trials else "no usable trial"
         return MeltPoint(nan, temps[0] if temps else nan, temps[-1] if temps else nan, nan, "", note=note)
     if not melted:
-        return MeltPoint(nan, max(froze), inf, nan, "", note=f"every trial froze: Tm above {max(froze):g} K")
+        note = f"every trial froze: Tm above {max(froze):g} K (rerun higher: tm_guess_K about {1.25 * max(froze):.0f})"
+        return MeltPoint(nan, max(froze), inf, nan, "", note=note)
     if not froze:
-        return MeltPoint(nan, -inf, min(melted), nan, "", note=f"every trial melted: Tm below {min(melted):g} K")
+        note = f"every trial melted: Tm below {min(melted):g} K (rerun lower: tm_guess_K about {0.8 * min(melted):.0f})"
+        return MeltPoint(nan, -inf, min(melted), nan, "", note=note)
     low, high = max(froze), min(melted)
     note = ""
     if low > high:  # stochastic near Tm: the bracket spans the runs that disagree

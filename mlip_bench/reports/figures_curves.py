@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from html import escape
 from typing import Any
 
@@ -26,10 +27,16 @@ from mlip_bench.reports.leaderboard import Column
 #: (HTML-escaped potential label, record with status "ok"), in table row order
 Labelled = Sequence[tuple[str, ResultRecord]]
 _DASHES = ("solid", "dot", "dashdot", "longdash", "longdashdot")
+#: several reference curves in one figure (experiment, DFT): told apart by dash and marker
+_REFERENCE_DASHES = ("dash", "dot", "dashdot", "longdash")
+_REFERENCE_MARKERS = ("circle-open", "square-open", "diamond-open", "triangle-up-open")
 _ELASTIC = re.compile(r"^C\d\d_GPa$")
 _COLD_TARGET = re.compile(r"^dE_(\w+?)_(\w+)_meV_per_atom$")
+_TM_TARGET = re.compile(r"^tm_(\d+(?:p\d+)?)GPa_K$")
 #: above this many points a curve is drawn without markers
 _MARKER_LIMIT = 60
+#: above this many curves of one potential they are not labelled beside their ends (melt: 40 runs)
+_TAG_LIMIT = 12
 #: figure titles of the curves the built-in kinds declare (others: the curve's name in words)
 CURVE_TITLES = {
     "band": "Phonon band structure",
@@ -104,6 +111,8 @@ def curve_figures(scored: Labelled, kind: str, columns: Sequence[Column] = ()) -
         fig = curve_figure(scored, name, axes, with_parameter_curves=name == first)
         if name == "cold_curve":
             _cold_targets(fig, scored, columns)
+        if name == "tm_vs_p":
+            _tm_targets(fig, columns)
         if name in _uncertainty_plots(kind):
             from mlip_bench.reports.figures_uncertainty import uncertainty_axis  # it draws on this module
 
@@ -132,15 +141,16 @@ def curve_figure(
     keys = (f"{name}:x", f"{name}:y")
     for label, record in scored:
         items = ok_items(record, arrays=keys)
-        if len(items) > 1 and all(len(i.arrays[keys[0]]) == 1 for i in items):
-            x, y, ids = _joined(items, keys)
-            fig.add_trace(owned(_line(x, y, label, text=ids), label))
+        _mark_solid_solid(fig, record, name, label)
+        if items and all(len(i.arrays[keys[0]]) == 1 for i in items):
+            fig.add_trace(owned(_joined_line(items, keys, label), label))
             continue
         for n, item in enumerate(items):
             line = _line(item.arrays[keys[0]], item.arrays[keys[1]], label, dash=_DASHES[n % len(_DASHES)])
             if len(items) > 1:  # one legend entry per potential; the item in the hover and beside its curve
                 line.update(legendgroup=label, showlegend=n == 0, hovertemplate=_hover(label, item.id))
-                _tag_curve(fig, item, keys)
+                if len(items) <= _TAG_LIMIT:  # more labels overlap into a blot: the hover names each
+                    _tag_curve(fig, item, keys)
             fig.add_trace(owned(line, label))
     for trace in _reference_traces(scored, name):
         fig.add_trace(trace)
@@ -169,13 +179,36 @@ def _tag_curve(fig: go.Figure, item: ItemRecord, keys: tuple[str, str]) -> None:
         fig.add_annotation(x=x, y=y, text=name, name=name, showarrow=False, xanchor="left", font={"size": 11})
 
 
-def _joined(items: list[ItemRecord], keys: tuple[str, str]) -> tuple[list[float], list[float], list[str]]:
-    """Single-point curves of several items as one curve sorted by x, with the item ids."""
-    points = sorted(
-        ((i.arrays[keys[0]][0], i.arrays[keys[1]][0], escape(i.id)) for i in items),
-        key=lambda p: (not np.isfinite(p[0]), p[0]),
-    )
-    return [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
+def _joined_line(items: list[ItemRecord], keys: tuple[str, str], label: str) -> go.Scatter:
+    """Single-point curves of items as one curve sorted by x, the item ids in the hover; where every
+    item carries ``<name>:y_low``/``<name>:y_high`` (a bracket: Tm's), they are its error bars."""
+    low, high = (keys[1] + "_low", keys[1] + "_high")
+    ordered = sorted(items, key=lambda i: (not np.isfinite(i.arrays[keys[0]][0]), i.arrays[keys[0]][0]))
+    y = [i.arrays[keys[1]][0] for i in ordered]
+    line = _line([i.arrays[keys[0]][0] for i in ordered], y, label, text=[escape(i.id) for i in ordered])
+    if all(low in i.arrays and high in i.arrays for i in ordered):
+        up = [i.arrays[high][0] - v for i, v in zip(ordered, y, strict=True)]
+        down = [v - i.arrays[low][0] for i, v in zip(ordered, y, strict=True)]
+        line.error_y = {"type": "data", "symmetric": False, "array": up, "arrayminus": down, "width": 5}
+        line.hovertemplate = f"{label} (%{{text}})<br>%{{x:.4g}}, %{{y:.4g}}; error bar: the bracket<extra></extra>"
+    return line
+
+
+def _mark_solid_solid(fig: go.Figure, record: ResultRecord, name: str, label: str) -> None:
+    """Crosses at the (x, y) of runs that went solid-solid (``<name>:x_solid_solid``/``y_solid_solid``:
+    the melt kind's fcc -> bcc runs at their pressure and trial temperature): where the crystal left
+    its structure, never a melting point."""
+    _mark_bounds(fig, record, name, label)
+    keys = (f"{name}:x_solid_solid", f"{name}:y_solid_solid")
+    points = [(x, y) for i in ok_items(record, arrays=keys) for x, y in zip(*(i.arrays[k] for k in keys), strict=False)]
+    if not points:
+        return
+    marks = go.Scatter(
+        x=[p[0] for p in points], y=[p[1] for p in points], mode="markers", name=f"{label}: solid-solid run",
+        marker={"symbol": "x-thin-open", "size": 11, "line": {"width": 2}},
+        hovertemplate=f"{label}<br>solid-solid transition (not melting)<br>%{{x:.4g}}, %{{y:.4g}}<extra></extra>",
+    )  # fmt: skip
+    fig.add_trace(owned(marks, label))
 
 
 def _line(
@@ -226,22 +259,55 @@ def _reference_name(scored: Labelled) -> str:
     return "reference"
 
 
+def _mark_bounds(fig: go.Figure, record: ResultRecord, name: str, label: str) -> None:
+    """A triangle at a bound where the grid did not bracket (``<name>:x_bound``/``y_bound``,
+    ``bound_sign`` +1: the value lies above, -1: below): the melt kind's "every trial froze/melted"."""
+    keys = (f"{name}:x_bound", f"{name}:y_bound", f"{name}:bound_sign")
+    for item in ok_items(record, arrays=keys):
+        x, y, sign = (item.arrays[k][0] for k in keys)
+        where = "above" if sign > 0 else "below"
+        marks = go.Scatter(
+            x=[x], y=[y], mode="markers", name=f"{label}: not bracketed, Tm {where}",
+            marker={"symbol": "triangle-up-open" if sign > 0 else "triangle-down-open", "size": 12},
+            hovertemplate=f"{label}<br>not bracketed: Tm {where} %{{y:.4g}} at %{{x:.4g}}<extra></extra>",
+        )  # fmt: skip
+        fig.add_trace(owned(marks, label))
+
+
 def _parameter_curves(scored: Labelled) -> list[go.Scatter]:
-    """Reference curves named by the task's ``*reference_curve`` parameters (reference_data/curves)."""
-    from mlip_bench.data.curves import reference_curve
+    """Reference curves named by the task's ``*reference_curve`` parameters (a key) and
+    ``*reference_curves`` parameters (keys or fnmatch patterns, several curves: the melt curves of
+    experiment and DFT) in reference_data/curves; each in black with its own dash and marker, named
+    by its kind and source."""
+    from mlip_bench.data.curves import reference_curve, reference_curves
 
     keys = dict.fromkeys(
         v for _, r in scored for k, v in r.parameters.items() if k.endswith("reference_curve") and isinstance(v, str)
     )
+    patterns = [
+        str(v) for _, r in scored for k, vs in r.parameters.items() if k.endswith("reference_curves")
+        if isinstance(vs, list) for v in vs
+    ]  # fmt: skip
+    try:
+        known = reference_curves() if patterns else {}
+    except MlipBenchError:  # a broken curve file: the plot goes without references (the data tests name it)
+        known = {}
+    keys |= dict.fromkeys(k for pattern in patterns for k in sorted(known) if fnmatchcase(k, pattern))
+    several = len(keys) > 1
     traces = []
-    for key in keys:
+    for n, key in enumerate(keys):
         try:
             curve = reference_curve(key)
         except MlipBenchError:  # a curve removed since the run: the plot goes without it
             continue
         kind = curve.kind.split(",")[0]
         tip = [escape(f"{curve.kind}: {key}")] * len(curve.x)
-        traces.append(_reference(curve.x, curve.y, escape(f"reference: {kind}"), text=tip))
+        name = f"{kind}: {key.rsplit('/', 1)[-1]}" if several else f"reference: {kind}"
+        trace = _reference(curve.x, curve.y, escape(name), text=tip)
+        if several:
+            trace.line.dash = _REFERENCE_DASHES[n % len(_REFERENCE_DASHES)]
+            trace.marker.symbol = _REFERENCE_MARKERS[n % len(_REFERENCE_MARKERS)]
+        traces.append(trace)
     return traces
 
 
@@ -278,6 +344,26 @@ def _cold_targets(fig: go.Figure, scored: Labelled, columns: Sequence[Column]) -
             )
         )
         first = False
+
+
+def _tm_targets(fig: go.Figure, columns: Sequence[Column]) -> None:
+    """The cited Tm of each ``tm_<p>GPa_K`` column with a target (experiment at 0 GPa) as a black
+    star at its pressure: the point each potential's melt curve should pass through."""
+    points = {}
+    for column in columns:
+        match = _TM_TARGET.match(column.name)
+        if column.target is not None and match is not None:
+            tip = escape(f"{column.label}: {column.reference}")
+            points[float(match.group(1).replace("p", "."))] = (column.target, tip)
+    if points:
+        xs = sorted(points)
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=[points[x][0] for x in xs], text=[points[x][1] for x in xs], mode="markers",
+                name="cited Tm (scored target)", marker={"symbol": "star", "size": 13, "color": REFERENCE},
+                hovertemplate="%{text}<br>%{x:.4g} GPa, %{y:.5g} K<extra></extra>",
+            )
+        )  # fmt: skip
 
 
 def eos_curves(scored: Labelled) -> go.Figure:

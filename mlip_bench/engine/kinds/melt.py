@@ -15,13 +15,23 @@ within that bracket at the zero of the interface growth rate
 
 Metrics per pressure p (``0``, ``5``, ``2p5`` for 2.5 GPa): ``tm_<p>GPa_K``, ``tm_<p>GPa_half_width_K``
 (the bracket), ``tm_<p>GPa_low_K``/``_high_K``, ``tm_<p>GPa_seed_std_K``, ``solid_solid_<p>GPa`` (1
-when a solid-solid transition was seen: reported, never taken for melting); and ``us_per_atom_step``
-(MD wall time per atom per step, PTM excluded). Curves: Tm against pressure (one point per
-pressure; the reference curve a ``melt_reference_curve`` parameter names drawn over it) and the
-solid fraction against time of every run.
+when a solid-solid transition was seen: reported, never taken for melting); and
+``speed_us_per_atom_step`` (MD wall time per atom per step, PTM excluded; the name the other MD
+kinds use). Curves: Tm against pressure (one point per pressure, the bracket as its error bar, the
+temperatures of solid-solid runs marked; the reference curves the ``melt_reference_curves``
+patterns name drawn over it, for the eye only) and the solid fraction against time of every run.
+
+A potential whose Tm lies far from the guess: the grid only brackets Tm within its span, so a
+potential of unknown Tm needs a wide grid: the quick preset's is ±2.5, ±7, ±14, ±24 % (Tm found
+anywhere in 0.76-1.24 x the guess; bracket ±2.5 % near the guess, ±3.5-5 % further out, Tm within
+it at the zero of the growth rate). The far trials decide within a few ps and stop: Mendelev's
+curve took 4.1e8 atom-steps, half of 40 full trials, 19 % more than the former ±3, ±6 % grid at
+0 GPa. Beyond its span a pressure is a bound, and its note names the ``tm_guess_K`` of a second
+run (Zhou's EAM, Al_zhou.eam.alloy: every trial from 709 K up melted at 0 GPa; a second run
+centred on 600 K brackets it): a second pass only where needed, since items are planned up front.
 
 Presets (``preset``; any parameter named in the task overrides its value): ``quick`` (CI: 1728
-atoms, 16 ps coexistence, five temperatures 3 % apart) and ``paper`` (8000 atoms, 50 ps, nine
+atoms, 16 ps coexistence, the wide grid of eight temperatures above) and ``paper`` (8000 atoms, 50 ps, nine
 temperatures down to 1.5 % apart, two seeds; cost in tasks/al-melt-paper.yaml).
 """
 
@@ -62,7 +72,7 @@ from mlip_bench.errors import EvaluationError, PropertyError, TaskSpecError
 from mlip_bench.properties.lammps_md import LammpsEngine
 from mlip_bench.properties.md_engine import AseEngine, MdEngine
 from mlip_bench.properties.melt import MeltProtocol, TrialResult, run_trial
-from mlip_bench.properties.melt_point import OUTCOMES, Trial, Verdict, melting_point
+from mlip_bench.properties.melt_point import OUTCOMES, MeltPoint, Trial, Verdict, melting_point
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
@@ -72,7 +82,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "melt_steps": 1500,
         "cool_steps": 1000,
         "coexist_steps": 8000,
-        "trial_offsets": [-0.06, -0.03, 0.0, 0.03, 0.06],
+        # wide: a potential's Tm is not known beforehand (Mendelev's lies 16 % below the guess at
+        # 20 GPa, Mishin's ~10 % above it at 0 GPa); far trials decide and stop within a few ps
+        "trial_offsets": [-0.24, -0.14, -0.07, -0.025, 0.025, 0.07, 0.14, 0.24],
         "seeds": [0],
     },
     "paper": {
@@ -187,7 +199,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("preset", "quick", one_of(*PRESETS), "", "starting values of the protocol, grid and seeds"),
     Param("pressures_GPa", (0.0, 5.0, 10.0, 20.0, 50.0), array(NON_NEGATIVE, min_items=1), "GPa", "pressures"),
     Param("trial_offsets", None, array(NUMBER, min_items=2), "", "trial temperatures as fractions off the guess",
-          default_doc="preset (quick: ±3, ±6 %; paper: ±1.5, ±3, ±6, ±12 %)"),
+          default_doc="preset (quick: ±2.5, ±7, ±14, ±24 %; paper: ±1.5, ±3, ±6, ±12 %)"),
     Param("seeds", None, array({"type": "integer", "minimum": 0}, min_items=1), "", "random seeds of every trial",
           default_doc="preset (quick: [0]; paper: [0, 1])"),
     Param("tm_guess_K", None, nullable(array(POSITIVE, min_items=1)), "K", "grid centre at each pressure",
@@ -196,8 +208,9 @@ PARAMETERS: tuple[Param, ...] = (
     Param("guess_a_GPa", 7.9, POSITIVE, "GPa", "Simon-Glatzel a of the grid centres (a guess, not a reference)"),
     Param("guess_c", 2.0, POSITIVE, "", "Simon-Glatzel c of the grid centres"),
     Param("md_engine", "auto", one_of(*MD_ENGINES), "", "auto: LAMMPS for eam:/lammps: potentials, else ASE"),
-    Param("melt_reference_curve", None, nullable({"type": "string"}), "", "reference Tm(P) curve drawn over Tm vs P",
-          input="curve"),
+    Param("melt_reference_curves", None, nullable(array({"type": "string"})), "",
+          "keys or fnmatch patterns (``al/melt-curve/*``) of reference_data/curves drawn over Tm vs P; drawn only, "
+          "not an input of the result"),
     *_protocol_params(),
 )  # fmt: skip
 
@@ -211,7 +224,7 @@ class MeltKind(TaskKind):
     packages = ("asap3", "lammps")
     item_timeout_s = 7200.0
     parameters = PARAMETERS
-    produces = frozenset({"us_per_atom_step", "n_trials", "n_undecided"})
+    produces = frozenset({"speed_us_per_atom_step", "n_trials", "n_undecided"})
     produces_patterns = (
         rf"tm_{_PRESSURE}GPa_K",
         rf"tm_{_PRESSURE}GPa_(half_width|low|high|seed_std)_K",
@@ -254,7 +267,7 @@ class MeltKind(TaskKind):
         done = [i for i in items if i.status == "ok" and "md_steps" in i.values]
         atom_steps = sum(i.values["md_steps"] * i.n_atoms for i in done)
         seconds = sum(i.values["md_seconds"] for i in done)
-        values["us_per_atom_step"] = 1e6 * seconds / atom_steps if atom_steps else math.nan
+        values["speed_us_per_atom_step"] = 1e6 * seconds / atom_steps if atom_steps else math.nan
         values["n_trials"] = float(len(done))
         values["n_undecided"] = float(sum(i.values["outcome"] == OUTCOME_CODES["undecided"] for i in done))
         return Outcome(values=values, items=tuple(items), n_scored=len(done))
@@ -341,7 +354,9 @@ def _verdict(values: Mapping[str, float], parent: str) -> Verdict:
     outcome = OUTCOMES[int(values["outcome"])]
     to = CRYSTAL_NAMES[int(values.get("transition_to", 0))]
     crystal_to = CRYSTAL_NAMES[int(values.get("crystal_transition_to", 0))]
-    if crystal_to and not to:  # the crystal left the parent structure before the interface run
+    # the crystal left the parent structure before the interface run (not when it melted there:
+    # records made before properties.melt checked that carry stray fcc->sc codes of melted crystals)
+    if crystal_to and not to and values.get("crystal_solid", 1.0) >= 0.5:
         outcome, to = "solid-solid", crystal_to
     return Verdict(
         outcome, values["rate_per_ps"], values["rate_sem_per_ps"], values["change"],
@@ -369,13 +384,31 @@ def _melt_point(
         ctx.notes.append(f"{label}, {pressure_GPa:g} GPa: {point.note}")
     for transition in point.transitions:  # named as what it is: never a melting point
         ctx.notes.append(f"{label}: {transition} at {pressure_GPa:g} GPa (solid-solid transition, not melting)")
-    # an unbracketed Tm is the grid's limit, not the potential failing: the item stays "ok", NaN
-    arrays = {"tm_vs_p:x": [pressure_GPa], "tm_vs_p:y": [point.tm_K]} if math.isfinite(point.tm_K) else {}
+    arrays = _tm_arrays(pressure_GPa, point, [t for t in trials if t.verdict.outcome == "solid-solid"])
     summary_values = {"pressure_GPa": pressure_GPa, "tm_K": point.tm_K, "half_width_K": point.half_width_K,
                       "low_K": point.low_K, "high_K": point.high_K, "seed_std_K": point.seed_std_K,
                       "solid_solid": float(bool(point.transitions))}  # fmt: skip
     summary = ItemRecord(f"Tm at {pressure_GPa:g} GPa", "ok", point.note, 0, "melting point", summary_values, arrays)
     return summary, values
+
+
+def _tm_arrays(pressure_GPa: float, point: MeltPoint, solid_solid: list[Trial]) -> dict[str, list[float]]:
+    """The Tm-vs-P point with its bracket (``tm_vs_p:y_low``/``y_high``, K) and the (P, T) of runs
+    that went solid-solid (``tm_vs_p:x_solid_solid``/``y_solid_solid``). An unbracketed Tm is the
+    grid's limit, not the potential failing: no point then (the summary item stays "ok", NaN) but
+    the bound (``tm_vs_p:x_bound``/``y_bound``, ``bound_sign`` +1: Tm above it, -1: below)."""
+    arrays: dict[str, list[float]] = {}
+    if math.isfinite(point.tm_K):
+        arrays = {"tm_vs_p:x": [pressure_GPa], "tm_vs_p:y": [point.tm_K],
+                  "tm_vs_p:y_low": [point.low_K], "tm_vs_p:y_high": [point.high_K]}  # fmt: skip
+    elif math.isfinite(point.low_K) != math.isfinite(point.high_K):
+        above = math.isfinite(point.low_K)
+        arrays = {"tm_vs_p:x_bound": [pressure_GPa], "tm_vs_p:y_bound": [point.low_K if above else point.high_K],
+                  "tm_vs_p:bound_sign": [1.0 if above else -1.0]}  # fmt: skip
+    if solid_solid:
+        temps = sorted({t.temperature_K for t in solid_solid})
+        arrays |= {"tm_vs_p:x_solid_solid": [pressure_GPa] * len(temps), "tm_vs_p:y_solid_solid": temps}
+    return arrays
 
 
 __all__ = ["MeltKind", "MeltParameters", "item_id"]
