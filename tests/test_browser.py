@@ -34,8 +34,10 @@ CELLS = (
     ),
     # a li-al row without a training set: a graded MTP would build its active set first (minutes)
     ("rmse-li-al-validation", "mtp:li_al/mtp/MTP_train-extra-1.mtp"),
+    # the melt leaderboard's cheapest MD cell (about 20 s with LAMMPS): its curves and reference line
+    ("al-liquid", "eam:Al_mm.eam.fs"),
 )
-LEADERBOARDS = ("default", "li-al", "al-mechanics")
+LEADERBOARDS = ("default", "li-al", "al-mechanics", "al-melt")
 FLAGS = (
     "--headless=new",
     "--no-sandbox",

@@ -32,6 +32,7 @@ from mlip_bench.reports.leaderboard_spec import LeaderboardSpec, PotentialEntry,
 from mlip_bench.reports.provenance import display_path
 from mlip_bench.reports.publish import publish, render_text, rerun_command
 from mlip_bench.reports.text_layout import fit_grid
+from mlip_bench.training.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 EOS, CU = "al-eos", "rmse-mlearn-cu-test"
@@ -319,7 +320,9 @@ def test_dataset_paths_shown_relative_to_the_data_root(records, data_root: Path)
 # -- the README, pasted -----------------------------------------------------------------------------
 
 #: commands too long for a test: checked by parsing their arguments and loading what they name
-_PARSE_ONLY = re.compile(r"^mlip-bench leaderboard |^pip |^python3 -m |^dask ")
+#: commands too long to run here (minutes to hours: leaderboards, training, DFT references): parsed, and
+#: the leaderboard or training config they name loaded
+_PARSE_ONLY = re.compile(r"^mlip-bench (leaderboard|train|reference) |^pip |^python3 -m |^dask ")
 
 
 def _readme_commands() -> list[str]:
@@ -354,9 +357,12 @@ def test_readme_command_lines_work_when_pasted(tmp_path: Path, monkeypatch, data
             argv = words[1 : words.index(">")] if target else words[1:]
             if _PARSE_ONLY.match(command):
                 args = _parser().parse_args(argv)
-                spec = load_leaderboard(args.name)
-                if args.potentials:
-                    select_potentials(spec, args.potentials)
+                if args.command == "leaderboard":
+                    spec = load_leaderboard(args.name)
+                    if args.potentials:
+                        select_potentials(spec, args.potentials)
+                elif args.command == "train":
+                    load_config(REPO / args.config)
                 continue
             for assignment in env:
                 name, value = assignment.split("=", 1)
