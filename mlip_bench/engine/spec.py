@@ -163,17 +163,17 @@ def _check_metrics(spec: TaskSpec, kind: TaskKind) -> None:
         )
 
 
-def _check_plain(node: Any, source: str, where: str) -> None:
+def check_plain(node: Any, source: str, where: str) -> None:
     """Task specs are JSON-like: string keys and finite numbers (YAML also allows integer keys and
     .nan/.inf, which the schema cannot see and the spec's hash cannot sort). TaskSpecError otherwise."""
     if isinstance(node, dict):
         for key, value in node.items():
             if not isinstance(key, str):
                 raise TaskSpecError(f"{source}: field {where or '(top level)'}: key {key!r} is not a string")
-            _check_plain(value, source, f"{where}/{key}" if where else key)
+            check_plain(value, source, f"{where}/{key}" if where else key)
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            _check_plain(value, source, f"{where}/{index}")
+            check_plain(value, source, f"{where}/{index}")
     elif isinstance(node, float) and not math.isfinite(node):
         raise TaskSpecError(f"{source}: field {where}: {node} is not a finite number")
 
@@ -182,7 +182,7 @@ def parse_task(raw: Any, *, source: str) -> TaskSpec:
     """Validate a loaded YAML mapping; raises TaskSpecError naming `source` and the field (an
     unknown kind, a parameter its kind does not declare or of the wrong type, a metric its kind
     cannot produce). The mapping is hashed as written: validation adds no defaults."""
-    _check_plain(raw, source, "")
+    check_plain(raw, source, "")
     error = jsonschema.exceptions.best_match(_schema_validator().iter_errors(raw))  # as jsonschema.validate
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"

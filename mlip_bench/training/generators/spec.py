@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import yaml
 from ase import Atoms
 
 from mlip_bench.data.yaml_text import load_yaml
+from mlip_bench.engine.spec import check_plain
 from mlip_bench.errors import TaskSpecError
 from mlip_bench.training.generators import (
     disordered_cells,
@@ -112,7 +112,7 @@ def parse_generator_spec(raw: Any, *, source: str, base: Path = Path("."), sha25
     """Validate a loaded YAML mapping (see the module doc); `base` resolves structure files."""
     if not isinstance(raw, Mapping):
         raise TaskSpecError(f"{source}: field (top level): a mapping is required, got {type(raw).__name__}")
-    _check_finite(raw, source, "")
+    check_plain(raw, source, "")
     for key in raw:
         if key not in _TOP:
             raise TaskSpecError(f"{source}: field {key}: unknown (allowed: {', '.join(sorted(_TOP))})")
@@ -192,19 +192,6 @@ def run_spec(
     if isinstance(result, dict):
         return [atoms for group in result.values() for atoms in group]
     return list(result)
-
-
-def _check_finite(node: Any, source: str, where: str) -> None:
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            if not isinstance(key, str):
-                raise TaskSpecError(f"{source}: field {where or '(top level)'}: key {key!r} is not a string")
-            _check_finite(value, source, f"{where}/{key}" if where else key)
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            _check_finite(value, source, f"{where}/{index}")
-    elif isinstance(node, float) and not math.isfinite(node):
-        raise TaskSpecError(f"{source}: field {where}: {node} is not a finite number")
 
 
 def _structures(raw: Any, source: str, base: Path) -> tuple[Atoms, ...]:
