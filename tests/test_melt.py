@@ -251,7 +251,7 @@ def test_trial_resumes_from_its_checkpoints(tmp_path: Path) -> None:
 
     protocol = MeltProtocol(
         cells=(3, 3, 6), timestep_fs=4.0, solid_steps=40, melt_steps=60, cool_steps=20, coexist_steps=80,
-        settle_steps=0, sample_every=20, segment_steps=40, stop_low=0.0, stop_high=1.5,
+        settle_steps=0, sample_every=20, segment_steps=40, stop_low=0.0, stop_high=1.5, melt_factor=3.0,
     )  # fmt: skip
     crystal = bulk("Al", "fcc", a=4.05, cubic=True)
     kwargs = {"temperature_K": 700.0, "pressure_GPa": 0.0, "seed": 2, "protocol": protocol}
@@ -298,7 +298,7 @@ def test_kind_runs_a_cell_on_ases_integrators() -> None:
     task = _task(
         pressures_GPa=[0.0], trial_offsets=[-0.2, 0.2], tm_guess_K=[900.0], cells=[3, 3, 6], timestep_fs=4.0,
         solid_steps=40, melt_steps=60, cool_steps=20, coexist_steps=80, settle_steps=0, sample_every=20,
-        segment_steps=40,
+        segment_steps=40, melt_factor=3.0,
     )  # fmt: skip
     record = run_cell(Cell("emt", task))
     assert record.status == "ok", record
@@ -488,3 +488,21 @@ def test_a_crystal_melted_in_stage_one_is_no_solid_solid_transition() -> None:
     values = {**_record(20.0, 2175.3, 1.0, 0.0).values, "crystal_transition_to": 4.0}
     assert _verdict({**values, "crystal_solid": 0.001}, "fcc").outcome == "melts"
     assert _verdict({**values, "crystal_solid": 0.9}, "fcc").transition == "fcc->sc"
+
+
+def test_trial_whose_free_half_never_melted_is_lost_not_read_as_frozen() -> None:
+    """A melt stage too short or too cool leaves the free half crystal: the trial then starts with no
+    interface and would read as frozen at any temperature, a false bound on Tm (seen with ANI-Al
+    given 1 ps at 2 T). It costs the trial, with the stage, the share and the fix named."""
+    from asap3 import EMT
+
+    from mlip_bench.properties.md_engine import AseEngine
+    from mlip_bench.properties.melt import run_trial
+
+    protocol = MeltProtocol(
+        cells=(3, 3, 6), timestep_fs=4.0, solid_steps=40, melt_steps=20, cool_steps=20, coexist_steps=80,
+        settle_steps=0, sample_every=20, segment_steps=40, melt_factor=1.05,
+    )  # fmt: skip
+    crystal = bulk("Al", "fcc", a=4.05, cubic=True)
+    with pytest.raises(PropertyError, match=r"melt stage at 315 K: the free half is still \d+% crystal.*melt_steps"):
+        run_trial(AseEngine(EMT()), crystal, temperature_K=300.0, pressure_GPa=0.0, seed=1, protocol=protocol)  # type: ignore[arg-type]

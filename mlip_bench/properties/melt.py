@@ -187,6 +187,7 @@ def run_trial(
     held = tuple(int(i) for i in np.flatnonzero(z < 0.5))
     hot = protocol.melt_factor * temperature_K
     melt = clock.run(solid.atoms, _stage(protocol, "nvt", hot, 0, seed, 1, held), "melt")
+    _check_melted(melt.atoms, held, hot, protocol, _reference_solid(crystal_fractions))
     cool = clock.run(melt.atoms, _stage(protocol, "nvt", temperature_K, 0, seed, 2, held), "cool")
     start = cool.atoms.copy()
     momenta = start.get_momenta()
@@ -217,6 +218,19 @@ def run_trial(
             "upper half did not melt, or refroze while cooled to T: far below Tm that trial reads as frozen)",
         )
     return replace(result, verdict=verdict, notes=notes)
+
+
+def _check_melted(atoms: Atoms, held: tuple[int, ...], hot_K: float, protocol: MeltProtocol, solid: float) -> None:
+    """Raises PropertyError when the free half is still mostly crystal after the melt stage: the
+    trial would start without an interface and read as frozen at any temperature (seen with ANI-Al
+    given 1 ps at 2 T), a wrong bound on Tm rather than a lost trial."""
+    free = np.setdiff1d(np.arange(len(atoms)), held)
+    share = fractions(classify(atoms, rmsd_max=protocol.rmsd_max)[free]).solid / solid
+    if share > 0.5:
+        raise PropertyError(
+            f"melt stage at {hot_K:g} K: the free half is still {share:.0%} crystal after {protocol.melt_steps} "
+            "steps, so the trial has no solid-liquid interface; raise melt_steps or melt_factor"
+        )
 
 
 def _reference_solid(crystal: StructureFractions) -> float:

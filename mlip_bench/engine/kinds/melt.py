@@ -162,12 +162,13 @@ class MeltParameters:
         return self.guess_t0_K * (1 + p / self.guess_a_GPa) ** (1 / self.guess_c)
 
     def plan(self) -> list[tuple[float, float, int]]:
-        """(pressure GPa, temperature K, seed) of every trial, temperatures rounded to 0.1 K."""
+        """(pressure GPa, temperature K, seed) of every trial, temperatures rounded to 0.1 K; seed by
+        seed, so that a run stopped part-way already holds a whole grid of its first seeds."""
         return [
             (p, round(self.guess_K(i) * (1 + o), 1), s)
             for i, p in enumerate(self.pressures_GPa)
-            for o in self.trial_offsets
             for s in self.seeds
+            for o in self.trial_offsets
         ]
 
 
