@@ -147,3 +147,20 @@ def test_summary_on_the_page(tmp_path: Path) -> None:
     assert "<a href='#task-rmse-x'>rmse-x</a>" in summary and "★ 2.000" in summary
     assert summary.count("Plotly.newPlot(") == 1  # accuracy against cost
     assert text.index("<section id=summary>") < text.index("<section id='task-eos-x'>")
+
+
+def test_no_cost_column_without_a_timed_dataset_task() -> None:
+    """A leaderboard of property and MD tasks only (al-melt): no potential has a calculator cost per
+    call, so the column is left out (not shown empty) and the rule says where the MD cost is."""
+    from mlip_bench.reports.html_parts import summary_section
+    from mlip_bench.reports.summary import NO_COST_RULE
+
+    eos_only = [r for r in _records() if r.task.kind == "eos"]
+    other = [replace(r, task=replace(r.task, id="eos-y")) for r in eos_only]
+    summary = build_summary(build_tables([*eos_only, *other]))
+    assert not summary.has_cost and summary.cost_rule() == NO_COST_RULE
+    (terminal,) = summary_blocks(build_tables([*eos_only, *other]))
+    assert "µs/atom]" not in terminal and "No cost column" in terminal.replace("\n", " ")
+    page = summary_section(summary, {}, "")
+    assert "cost<small>" not in page and page.count("<td") == 4  # two potentials x two tasks
+    assert build_summary(build_tables(_records())).has_cost

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 
 from mlip_bench.reports.leaderboard import Column, Table, format_value
-from mlip_bench.reports.summary import COST_RULE, HEADLINE_RULE, PARTIAL_RULE, Summary
+from mlip_bench.reports.summary import HEADLINE_RULE, PARTIAL_RULE, Summary
 
 GLYPHS = {"lower": "↓", "higher": "↑", "target": "◎"}
 
@@ -99,11 +99,13 @@ def summary_section(summary: Summary, colors: Mapping[str, str], plot: str) -> s
             for c in row.cells
         )
         cost = format_value(row.cost_us_per_atom) if math.isfinite(row.cost_us_per_atom) else ""
-        rows.append(
-            f"<tr><th scope=row>{dot}{escape(row.label)}</th>{cells}"
-            f"<td class=num data-v='{v(row.cost_us_per_atom)}'>{escape(cost)}</td></tr>"
-        )
-    cost_head = "<th title='calculator time per atom and call' data-first=asc>cost<small>µs/atom</small></th>"
+        cost_cell = f"<td class=num data-v='{v(row.cost_us_per_atom)}'>{escape(cost)}</td>" if summary.has_cost else ""
+        rows.append(f"<tr><th scope=row>{dot}{escape(row.label)}</th>{cells}{cost_cell}</tr>")
+    cost_head = (
+        "<th title='calculator time per atom and call' data-first=asc>cost<small>µs/atom</small></th>"
+        if summary.has_cost
+        else ""
+    )
     table = (
         "<div class=wrap><table class='sortable summary-table'>"
         f"<thead><tr><th>potential</th>{head}{cost_head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
@@ -114,6 +116,6 @@ def summary_section(summary: Summary, colors: Mapping[str, str], plot: str) -> s
         else ""
     )
     partial = f" {escape(PARTIAL_RULE)}" if summary.partial else ""
-    rules = f"<p class=meta>{escape(HEADLINE_RULE)} {escape(COST_RULE)}{partial}{skipped}</p>"
+    rules = f"<p class=meta>{escape(HEADLINE_RULE)} {escape(summary.cost_rule())}{partial}{skipped}</p>"
     figure = f"<div class='figs one'>{plot}</div>" if plot else ""
     return f"<section id=summary><h2>Summary</h2>{table}{rules}{figure}</section>"

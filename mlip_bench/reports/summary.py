@@ -27,6 +27,10 @@ COST_RULE = (
     "Cost: calculator time per atom and call (µs), pooled over the potential's dataset tasks (one call per "
     "structure), as recorded with the results, so it depends on the machine that computed them."
 )
+NO_COST_RULE = (
+    "No cost column: no dataset task here times calculator calls; MD tasks give their cost in their own "
+    "tables (µs per atom and step)."
+)
 PARTIAL_RULE = (
     "A value followed by (14/66) rests on 14 of the task's 66 structures only (the others hold elements the "
     "potential lacks, or failed)."
@@ -101,6 +105,14 @@ class Summary:
     views: tuple[ParetoView, ...]
     #: tasks whose table has no metric that ranks potentials (left out of the summary)
     unranked: tuple[str, ...]
+
+    @property
+    def has_cost(self) -> bool:
+        """Whether any potential has a cost (a timed dataset task): else the cost column is left out."""
+        return any(math.isfinite(r.cost_us_per_atom) for r in self.rows)
+
+    def cost_rule(self) -> str:
+        return COST_RULE if self.has_cost else NO_COST_RULE
 
     @property
     def partial(self) -> bool:
@@ -234,17 +246,18 @@ def summary_blocks(tables: Sequence[Table], *, markdown: bool = False) -> list[s
     summary = build_summary(tables)
     if len(summary.headlines) < 2 or not summary.rows:
         return []
-    head = ["potential", *(header(h) for h in summary.headlines), "cost [µs/atom]"]
+    cost = ["cost [µs/atom]"] if summary.has_cost else []
+    head = ["potential", *(header(h) for h in summary.headlines), *cost]
     body = [
         [
             r.label,
             *(_marked(c, markdown) for c in r.cells),
-            format_value(r.cost_us_per_atom) if math.isfinite(r.cost_us_per_atom) else "",
+            *([format_value(r.cost_us_per_atom) if math.isfinite(r.cost_us_per_atom) else ""] if cost else []),
         ]
         for r in summary.rows
     ]
     partial = f" {PARTIAL_RULE}" if summary.partial else ""
-    rules = f"{HEADLINE_RULE} {COST_RULE}{partial} Best per task: {'bold' if markdown else '*'}."
+    rules = f"{HEADLINE_RULE} {summary.cost_rule()}{partial} Best per task: {'bold' if markdown else '*'}."
     if markdown:
         from tabulate import tabulate
 
