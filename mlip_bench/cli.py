@@ -138,7 +138,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from mlip_bench.reports.leaderboard import load_leaderboard
     from mlip_bench.reports.leaderboard_spec import select_potentials
 
-    spec = load_leaderboard(args.name)
+    spec = _with_candidates(load_leaderboard(args.name), args.results)
     if args.potentials:
         spec = select_potentials(spec, args.potentials)
     tasks = [load_task(t) for t in spec.tasks]
@@ -158,6 +158,19 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_candidates(spec: Any, results: str) -> Any:
+    """`spec` with the candidates that ``mlip-bench train`` registered in `results` for it; a candidate
+    file that cannot be used is reported on stderr and left out (the leaderboard goes on)."""
+    from mlip_bench.engine.candidates import candidates_for
+    from mlip_bench.reports.leaderboard_spec import with_candidates
+
+    found, problems = candidates_for(results, spec.id, spec.source)
+    spec, skipped = with_candidates(spec, found)
+    for line in (*problems, *skipped):
+        print(f"mlip-bench: warning: {line}", file=sys.stderr)
+    return spec
+
+
 def _publish(records: Sequence[Any], out: Path, spec: Any, args: argparse.Namespace) -> None:
     """Write the report folder and print its tables, with the command that computes missing cells."""
     from mlip_bench.reports.publish import publish, render_text, rerun_command
@@ -170,7 +183,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from mlip_bench.engine.store import ResultStore
     from mlip_bench.reports.leaderboard import load_leaderboard
 
-    spec = load_leaderboard(args.leaderboard) if args.leaderboard else None
+    spec = _with_candidates(load_leaderboard(args.leaderboard), args.results) if args.leaderboard else None
     records = ResultStore(args.results).records()
     if not records:
         hint = f" (compute them: mlip-bench leaderboard {spec.id} --results {args.results})" if spec else ""
@@ -183,11 +196,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from mlip_bench.reports.leaderboard import load_leaderboard
+    from mlip_bench.training.config import load_config
     from mlip_bench.training.pipeline import train
 
+    boards = [] if args.no_leaderboards else list(load_config(args.config).leaderboards)
+    for name in boards:  # a misspelt leaderboard fails now, not after hours of training
+        load_leaderboard(name)
     # model packages and motep print to stdout: keep stdout for the candidate's spec alone
     with contextlib.redirect_stdout(sys.stderr):
         result = train(args.config, results=args.results, data_root=args.data_root)
+        for name in boards:  # the candidate, registered by train(), is scored like any listed potential
+            _cmd_leaderboard(argparse.Namespace(**{**vars(args), "name": name, "out": None, "potentials": None}))
     print(result.spec)
     return 0
 
@@ -260,8 +280,14 @@ def _parser() -> argparse.ArgumentParser:
 
     add_reference_command(sub, parents=[common, work])
 
-    p = sub.add_parser("train", parents=[common], help="fit an MTP by active learning against an oracle (resumable)")
+    p = sub.add_parser(
+        "train", parents=[common, work], help="fit an MTP by active learning against an oracle (resumable)"
+    )
     p.add_argument("config", help="training config YAML (tasks/training/*.yaml)")
+    p.add_argument(
+        "--no-leaderboards", action="store_true", help="register the candidate but do not run the config's leaderboards"
+    )
+    p.add_argument("--workers", type=int, default=2, help="worker processes for the leaderboards (default 2)")
     p.set_defaults(func=_cmd_train)
 
     data = sub.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)

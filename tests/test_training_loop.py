@@ -249,3 +249,25 @@ def test_train_command_reports_a_bad_config(tmp_path: Path, capsys: pytest.Captu
 def test_shipped_config_loads() -> None:
     config = load_config("al-eam-active-learning")
     assert config.oracle == "eam:Al_mm.eam.fs" and config.loop.strategies == ("gamma", "random")
+
+
+def test_train_command_scores_the_candidate_on_the_leaderboards_it_names(
+    trained: tuple[Path, Path, TrainResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``leaderboards:`` in the config: the candidate is registered in the store and the named
+    leaderboard runs with it next to its listed potentials. Naming leaderboards does not change the
+    run folder, so the trained iterations are reused (nothing is refitted)."""
+    import json
+
+    config, results, result = trained
+    board = _write(
+        tmp_path, "id: tiny-board\ntitle: t\npotentials: [{spec: emt, label: EMT}]\ntasks: [al-eos]\n", "b.yaml"
+    )
+    named = _write(tmp_path, config.read_text() + f"leaderboards: [{board}]\n")
+    monkeypatch.chdir(tmp_path)  # the report goes to ./reports/<id>/
+    argv = ["train", str(named), "--results", str(results), "--executor", "serial", "--no-progress"]
+    assert main(argv) == 0
+    assert load_config(named).sha256 == load_config(config).sha256
+    document = json.dumps(json.loads((tmp_path / "reports" / "tiny-board" / "leaderboard.json").read_text()))
+    assert "tiny-al (fitted by mlip-bench)" in document and "EMT" in document
+    assert (result.folder / "gamma" / "iter_002").is_dir()

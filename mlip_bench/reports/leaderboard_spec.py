@@ -172,6 +172,23 @@ def select_potentials(spec: LeaderboardSpec, names: Sequence[str]) -> Leaderboar
     return replace(spec, potentials=order, description=spec.description.rstrip() + note, subset_of=total)
 
 
+def with_candidates(spec: LeaderboardSpec, candidates: Sequence[Any]) -> tuple[LeaderboardSpec, tuple[str, ...]]:
+    """The leaderboard with each trained candidate (:class:`~mlip_bench.engine.candidates.Candidate`:
+    ``spec``, ``label``, ``id``) appended as a potential, and a reason for each one left out because
+    its spec or label is already listed (a candidate never replaces a listed potential's row)."""
+    entries = list(spec.potentials)
+    skipped: list[str] = []
+    for candidate in candidates:
+        clash = next((p for p in entries if candidate.spec == p.spec or candidate.label == p.label), None)
+        if clash is not None:
+            skipped.append(
+                f"candidate {candidate.id}: left off leaderboard {spec.id}: same spec or label as {clash.label}"
+            )
+            continue
+        entries.append(PotentialEntry(candidate.spec, candidate.label))
+    return replace(spec, potentials=tuple(entries)), tuple(skipped)
+
+
 def _split_names(text: str, spec: LeaderboardSpec) -> list[str]:
     known = {n for p in spec.potentials for n in (p.spec, p.label)}
     parts, out, current = text.split(","), [], ""

@@ -91,6 +91,8 @@ class TrainConfig:
     sha256: str = ""
 
 
+#: fields that do not change what is trained (left out of the run folder's hash)
+_NOT_TRAINING = ("title", "description", "leaderboards")
 _SECTIONS: dict[str, type] = {
     "fit": MtpFitSettings,
     "cells": CellSettings,
@@ -142,7 +144,9 @@ def parse_config(raw: Any, *, source: str) -> TrainConfig:
         if not isinstance(section, dict):
             raise TaskSpecError(f"{source}: field {name!r} must be a mapping, got {section!r}")
         values[name] = _make(cls, _fields(cls, section, source, f"{name}."), source, name)
-    canonical = json.dumps(raw, sort_keys=True, default=str)
+    # what changes the fit names its run folder; where the candidate is shown or how it is described does not
+    trains = {k: v for k, v in raw.items() if k not in _NOT_TRAINING}
+    canonical = json.dumps(trains, sort_keys=True, default=str)
     config = _make(TrainConfig, {**values, "path": source, "sha256": hashlib.sha256(canonical.encode()).hexdigest()})
     _check(config, source)
     return config

@@ -9,7 +9,8 @@ content and the oracle's identity, so a changed config never trains over another
 - ``<strategy>/iter_NNN/``: each iteration's training set, model and log (active_learning.py);
 - ``learning_curves.json``, ``learning_curves.html``: both strategies' curves (learning_curve.py);
 - ``final/<id>.mtp`` and ``final/model_card.yaml``: the candidate potential (the last model of the
-  config's ``final`` strategy), usable as ``mtp:<path>;species=...``.
+  config's ``final`` strategy), usable as ``mtp:<path>;species=...``, registered in
+  ``<results>/candidates/<id>.yaml`` for the leaderboards the config names (engine/candidates.py).
 
 Oracle calls are cached by structure in the result store (oracle.py) and finished iterations are
 loaded, not redone, so rerunning a killed or finished command costs only what was not done.
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from mlip_bench.engine.candidates import Candidate, write_candidate
 from mlip_bench.engine.integrity import write_atomic
 from mlip_bench.engine.records import to_jsonable
 from mlip_bench.errors import EvaluationError
@@ -107,8 +109,13 @@ def train(
     for comparison in comparisons:
         say(_comparison_text(comparison, curves[0].strategy, curves[1].strategy))
     mtp_path, card_path = write_final(config, oracle, folder, states[config.final][-1])
-    spec = f"mtp:{mtp_path};species={','.join(config.fit.species)}"
+    spec = f"mtp:{mtp_path.resolve()};species={','.join(config.fit.species)}"
+    registered = write_candidate(
+        results, Candidate(config.id, spec, f"{config.id} (fitted by mlip-bench)", config.leaderboards,
+                           model_card=str(card_path), config=config.path),
+    )  # fmt: skip
     say(f"candidate: {spec}\nmodel card: {card_path}\ncurves: {folder / 'learning_curves.html'}")
+    say(f"registered for leaderboards {list(config.leaderboards)}: {registered}")
     return TrainResult(folder, states, curves, comparisons, mtp_path, card_path, spec)
 
 
