@@ -280,6 +280,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_reference_command(sub, parents=[common, work])
 
+    from mlip_bench.cli_candidates import add_candidate_command
+
+    add_candidate_command(sub, parents=[common])
+
     p = sub.add_parser(
         "train", parents=[common, work], help="fit an MTP by active learning against an oracle (resumable)"
     )

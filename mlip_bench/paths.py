@@ -56,13 +56,20 @@ def resolve_data_root(explicit: str | Path | None = None) -> Path | None:
 def resolve_input_file(text: str) -> Path:
     """A user-named file: as given (absolute, or relative to the working directory) when it exists,
     else relative to the data root, so specs like ``mtp:li_al/mtp/MTP_train.mtp`` work from any
-    checkout. Returns the first candidate when none exists (the caller reports it)."""
+    checkout; a ``reference_data/...`` path also in the project's own reference data (a model the
+    project fitted and ships, listed on a leaderboard). Returns the first candidate when none
+    exists (the caller reports it)."""
     path = Path(text).expanduser()
     if path.is_absolute() or path.exists():
         return path
     root = resolve_data_root()
     if root is not None and (root / path).exists():
         return root / path
+    if len(path.parts) > 1 and path.parts[0] == "reference_data":
+        with contextlib.suppress(DataError):
+            shipped = reference_dir().joinpath(*path.parts[1:])
+            if shipped.exists():
+                return shipped
     return path
 
 

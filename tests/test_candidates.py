@@ -100,3 +100,28 @@ def test_train_refuses_an_unknown_leaderboard_before_training(
     assert main(["train", str(config), "--results", str(tmp_path / "r")]) == 2
     assert "unknown leaderboard 'no-such-board'" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()  # nothing trained, nothing written
+
+
+def test_candidate_add_checks_the_spec_and_the_leaderboard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``mlip-bench candidate add`` registers a potential fitted elsewhere; a spec whose file is missing
+    or an unknown leaderboard fails there, naming it, and writes nothing."""
+    results, board = tmp_path / "r", _board(tmp_path)
+    base = ["candidate", "add", "--id", "mine", "--label", "mine (fitted)", "--results", str(results)]
+    assert main([*base, "--spec", "mtp:nowhere/none.mtp", "--leaderboard", str(board)]) == 2
+    assert "none.mtp" in capsys.readouterr().err
+    assert main([*base, "--spec", "emt", "--leaderboard", "no-such-board"]) == 2
+    assert "unknown leaderboard 'no-such-board'" in capsys.readouterr().err
+    assert not (results / CANDIDATES_DIR).exists()
+    assert main([*base, "--spec", "emt", "--leaderboard", str(board)]) == 0
+    assert main(["candidate", "list", "--results", str(results)]) == 0
+    assert "mine: emt (mine (fitted)) -> tiny-board" in capsys.readouterr().out
+
+
+def test_shipped_reference_models_resolve_from_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``reference_data/...`` file (a model the project fitted and ships) resolves outside the checkout."""
+    from mlip_bench.paths import reference_dir, resolve_input_file
+
+    monkeypatch.chdir(tmp_path)
+    found = resolve_input_file("reference_data/trained/li-al-level16/fitted.mtp")
+    assert found == reference_dir() / "trained" / "li-al-level16" / "fitted.mtp" and found.is_file()
+    assert not resolve_input_file("reference_data/trained/none.mtp").exists()
