@@ -271,3 +271,16 @@ def test_train_command_scores_the_candidate_on_the_leaderboards_it_names(
     document = json.dumps(json.loads((tmp_path / "reports" / "tiny-board" / "leaderboard.json").read_text()))
     assert "tiny-al (fitted by mlip-bench)" in document and "EMT" in document
     assert (result.folder / "gamma" / "iter_002").is_dir()
+
+
+def test_run_folder_follows_the_training_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A fix in the training code (or another motep) trains into a new folder: old iterations are
+    never resumed by new code."""
+    from mlip_bench.training import pipeline
+
+    config = load_config(_write(tmp_path, TINY))
+    oracle = Oracle(config.oracle, results=tmp_path)
+    before = pipeline.run_folder(config, oracle, tmp_path)
+    assert pipeline.run_folder(config, oracle, tmp_path) == before
+    monkeypatch.setattr(pipeline, "_motep_version", lambda: "0.0.0-other")
+    assert pipeline.run_folder(config, oracle, tmp_path) != before

@@ -2,7 +2,8 @@
 learning curves, end to end and resumable.
 
 Everything goes under ``<results>/artifacts/training/<config id>-<16 hex>/`` (the hex: the config's
-content and the oracle's identity, so a changed config never trains over another's iterations):
+content, the oracle's identity and the training code's version, so a changed config or a fixed code
+never trains over another's iterations):
 
 - ``test.extxyz``: the held-out oracle set (oracle MD snapshots; kept, so a rerun does no oracle MD);
 - ``initial/``: iteration 0 (the initial set and its fit), shared by every strategy;
@@ -26,6 +27,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms
@@ -50,6 +52,9 @@ from mlip_bench.training.learning_curve import (
 from mlip_bench.training.oracle import Oracle
 from mlip_bench.training.sampling import md_spec, perturbed_cells, start_cell, temperature_for
 
+if TYPE_CHECKING:
+    from mlip_bench.training.levels_pipeline import LevelsResult
+
 TEST_NAME = "test.extxyz"
 
 
@@ -69,11 +74,27 @@ class TrainResult:
 
 
 def run_folder(config: TrainConfig, oracle: Oracle, results: Path) -> Path:
-    """``<results>/artifacts/training/<id>-<hash of the config and the oracle identity>``."""
+    """``<results>/artifacts/training/<id>-<hash>``, the hash of the config, the oracle's identity and
+    the code that trains (a fix in the fitting, sampling or selection code, or another motep, must
+    not resume iterations the old code made)."""
     import hashlib
 
-    digest = hashlib.sha256(f"{config.sha256}|{oracle.digest}".encode()).hexdigest()[:16]
+    key = f"{config.sha256}|{oracle.digest}|{training_code_version()}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return Path(results) / "artifacts" / "training" / f"{config.id}-{digest}"
+
+
+def training_code_version() -> str:
+    """sha256 (16 hex) of the training package's sources, the suite's computing code
+    (:func:`~mlip_bench.engine.identity.code_version`) and motep's version."""
+    import hashlib
+
+    from mlip_bench.engine.identity import code_version
+
+    digest = hashlib.sha256(f"{code_version()}|{_motep_version()}".encode())
+    for path in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def train(
@@ -82,12 +103,17 @@ def train(
     results: str | Path = "results",
     data_root: str | None = None,
     say: Callable[[str], None] | None = None,
-) -> TrainResult:
+) -> TrainResult | LevelsResult:
     """Run (or resume) the training config at `config_path`; `say` gets progress lines (default:
-    stderr). Raises TaskSpecError for a bad config, PotentialError for a bad oracle spec, DataError,
-    EvaluationError when the oracle fails on every test or initial structure."""
+    stderr). A ``mode: levels`` config runs levels_pipeline.train_levels (a LevelsResult; it has
+    `spec` too). Raises TaskSpecError for a bad config, PotentialError for a bad oracle spec,
+    DataError, EvaluationError when the oracle fails on every test or initial structure."""
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     config = load_config(config_path)
+    if config.mode == "levels":
+        from mlip_bench.training.levels_pipeline import train_levels
+
+        return train_levels(config, results=results, data_root=data_root, say=say)
     oracle = Oracle(config.oracle, results=results, data_root=data_root)
     folder = run_folder(config, oracle, Path(results))
     say(f"train {config.id}: oracle {oracle.name} ({config.oracle}); run folder {folder}")
