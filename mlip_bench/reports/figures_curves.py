@@ -1,10 +1,10 @@
-"""Figures of the HTML report for crystal properties: the E(V) curves of ``eos``, the elastic
-constants against their targets, and, for any kind, one figure per curve its items carry (arrays
+"""Curve figures of the HTML report: for any kind, one figure per curve its items carry (arrays
 ``"<name>:x"`` / ``"<name>:y"``, axis titles from the kind's ``plots`` declaration) with every
 reference the record holds drawn over it in black: an item's ``"<name>:x_ref"`` / ``"<name>:y_ref"``,
 a ``"<name>_reference"`` curve (phonon bands of the reference), a reference curve named by a
 ``*reference_curve`` parameter (the DFT Bain and trigonal paths), and for cold curves the cited
-energy of each crystal's minimum. Every string put into a figure is HTML-escaped: plotly renders
+energy of each crystal's minimum (melt-curve marks: figures_melt.py; E(V) and elastic bars:
+figures_crystal.py). Every string put into a figure is HTML-escaped: plotly renders
 names and titles as HTML."""
 
 from __future__ import annotations
@@ -26,13 +26,11 @@ from mlip_bench.reports.leaderboard import Column
 
 #: (HTML-escaped potential label, record with status "ok"), in table row order
 Labelled = Sequence[tuple[str, ResultRecord]]
-_DASHES = ("solid", "dot", "dashdot", "longdash", "longdashdot")
+DASHES = ("solid", "dot", "dashdot", "longdash", "longdashdot")
 #: several reference curves in one figure (experiment, DFT): told apart by dash and marker
 _REFERENCE_DASHES = ("dash", "dot", "dashdot", "longdash")
 _REFERENCE_MARKERS = ("circle-open", "square-open", "diamond-open", "triangle-up-open")
-_ELASTIC = re.compile(r"^C\d\d_GPa$")
 _COLD_TARGET = re.compile(r"^dE_(\w+?)_(\w+)_meV_per_atom$")
-_TM_TARGET = re.compile(r"^tm_(\d+(?:p\d+)?)GPa_K$")
 #: above this many points a curve is drawn without markers
 _MARKER_LIMIT = 60
 #: above this many curves of one potential they are not labelled beside their ends (melt: 40 runs)
@@ -112,7 +110,9 @@ def curve_figures(scored: Labelled, kind: str, columns: Sequence[Column] = ()) -
         if name == "cold_curve":
             _cold_targets(fig, scored, columns)
         if name == "tm_vs_p":
-            _tm_targets(fig, columns)
+            from mlip_bench.reports.figures_melt import tm_targets  # it draws on this module
+
+            tm_targets(fig, columns)
         if name in _uncertainty_plots(kind):
             from mlip_bench.reports.figures_uncertainty import uncertainty_axis  # it draws on this module
 
@@ -137,16 +137,18 @@ def curve_figure(
     """Curve `name`: one trace per (potential, item); items whose curve is a single point (one
     composition each, say) are joined into one trace per potential, sorted by x. References in
     black over them; phonon bands get their high-symmetry points on the x axis."""
+    from mlip_bench.reports.figures_melt import mark_melt_runs  # it draws on this module
+
     fig = go.Figure()
     keys = (f"{name}:x", f"{name}:y")
     for label, record in scored:
         items = ok_items(record, arrays=keys)
-        _mark_solid_solid(fig, record, name, label)
+        mark_melt_runs(fig, record, name, label)
         if items and all(len(i.arrays[keys[0]]) == 1 for i in items):
             fig.add_trace(owned(_joined_line(items, keys, label), label))
             continue
         for n, item in enumerate(items):
-            line = _line(item.arrays[keys[0]], item.arrays[keys[1]], label, dash=_DASHES[n % len(_DASHES)])
+            line = curve_line(item.arrays[keys[0]], item.arrays[keys[1]], label, dash=DASHES[n % len(DASHES)])
             if len(items) > 1:  # one legend entry per potential; the item in the hover and beside its curve
                 line.update(legendgroup=label, showlegend=n == 0, hovertemplate=_hover(label, item.id))
                 if len(items) <= _TAG_LIMIT:  # more labels overlap into a blot: the hover names each
@@ -185,7 +187,7 @@ def _joined_line(items: list[ItemRecord], keys: tuple[str, str], label: str) -> 
     low, high = (keys[1] + "_low", keys[1] + "_high")
     ordered = sorted(items, key=lambda i: (not np.isfinite(i.arrays[keys[0]][0]), i.arrays[keys[0]][0]))
     y = [i.arrays[keys[1]][0] for i in ordered]
-    line = _line([i.arrays[keys[0]][0] for i in ordered], y, label, text=[escape(i.id) for i in ordered])
+    line = curve_line([i.arrays[keys[0]][0] for i in ordered], y, label, text=[escape(i.id) for i in ordered])
     if all(low in i.arrays and high in i.arrays for i in ordered):
         up = [i.arrays[high][0] - v for i, v in zip(ordered, y, strict=True)]
         down = [v - i.arrays[low][0] for i, v in zip(ordered, y, strict=True)]
@@ -194,24 +196,7 @@ def _joined_line(items: list[ItemRecord], keys: tuple[str, str], label: str) -> 
     return line
 
 
-def _mark_solid_solid(fig: go.Figure, record: ResultRecord, name: str, label: str) -> None:
-    """Crosses at the (x, y) of runs that went solid-solid (``<name>:x_solid_solid``/``y_solid_solid``:
-    the melt kind's fcc -> bcc runs at their pressure and trial temperature): where the crystal left
-    its structure, never a melting point."""
-    _mark_bounds(fig, record, name, label)
-    keys = (f"{name}:x_solid_solid", f"{name}:y_solid_solid")
-    points = [(x, y) for i in ok_items(record, arrays=keys) for x, y in zip(*(i.arrays[k] for k in keys), strict=False)]
-    if not points:
-        return
-    marks = go.Scatter(
-        x=[p[0] for p in points], y=[p[1] for p in points], mode="markers", name=f"{label}: solid-solid run",
-        marker={"symbol": "x-thin-open", "size": 11, "line": {"width": 2}},
-        hovertemplate=f"{label}<br>solid-solid transition (not melting)<br>%{{x:.4g}}, %{{y:.4g}}<extra></extra>",
-    )  # fmt: skip
-    fig.add_trace(owned(marks, label))
-
-
-def _line(
+def curve_line(
     x: Sequence[float],
     y: Sequence[float],
     name: str,
@@ -225,7 +210,7 @@ def _line(
 
 
 def _reference(x: Sequence[float], y: Sequence[float], name: str, **kwargs: Any) -> go.Scatter:
-    trace = _line(x, y, name, color=REFERENCE, dash="dash", **kwargs)
+    trace = curve_line(x, y, name, color=REFERENCE, dash="dash", **kwargs)
     trace.marker.symbol = "circle-open"
     return trace
 
@@ -257,21 +242,6 @@ def _reference_name(scored: Labelled) -> str:
         if record.parameters.get("reference_force_sets"):
             return "reference force sets"
     return "reference"
-
-
-def _mark_bounds(fig: go.Figure, record: ResultRecord, name: str, label: str) -> None:
-    """A triangle at a bound where the grid did not bracket (``<name>:x_bound``/``y_bound``,
-    ``bound_sign`` +1: the value lies above, -1: below): the melt kind's "every trial froze/melted"."""
-    keys = (f"{name}:x_bound", f"{name}:y_bound", f"{name}:bound_sign")
-    for item in ok_items(record, arrays=keys):
-        x, y, sign = (item.arrays[k][0] for k in keys)
-        where = "above" if sign > 0 else "below"
-        marks = go.Scatter(
-            x=[x], y=[y], mode="markers", name=f"{label}: not bracketed, Tm {where}",
-            marker={"symbol": "triangle-up-open" if sign > 0 else "triangle-down-open", "size": 12},
-            hovertemplate=f"{label}<br>not bracketed: Tm {where} %{{y:.4g}} at %{{x:.4g}}<extra></extra>",
-        )  # fmt: skip
-        fig.add_trace(owned(marks, label))
 
 
 def _parameter_curves(scored: Labelled) -> list[go.Scatter]:
@@ -344,82 +314,3 @@ def _cold_targets(fig: go.Figure, scored: Labelled, columns: Sequence[Column]) -
             )
         )
         first = False
-
-
-def _tm_targets(fig: go.Figure, columns: Sequence[Column]) -> None:
-    """The cited Tm of each ``tm_<p>GPa_K`` column with a target (experiment at 0 GPa) as a black
-    star at its pressure: the point each potential's melt curve should pass through."""
-    points = {}
-    for column in columns:
-        match = _TM_TARGET.match(column.name)
-        if column.target is not None and match is not None:
-            tip = escape(f"{column.label}: {column.reference}")
-            points[float(match.group(1).replace("p", "."))] = (column.target, tip)
-    if points:
-        xs = sorted(points)
-        fig.add_trace(
-            go.Scatter(
-                x=xs, y=[points[x][0] for x in xs], text=[points[x][1] for x in xs], mode="markers",
-                name="cited Tm (scored target)", marker={"symbol": "star", "size": 13, "color": REFERENCE},
-                hovertemplate="%{text}<br>%{x:.4g} GPa, %{y:.5g} K<extra></extra>",
-            )
-        )  # fmt: skip
-
-
-def eos_curves(scored: Labelled) -> go.Figure:
-    """E(V) of every potential and crystal, relative to each curve's own E0 (meV/atom)."""
-    fig = go.Figure()
-    for label, record in scored:
-        items = ok_items(record, arrays=("volumes_A3_per_atom", "energies_eV_per_atom"))
-        for n, item in enumerate(items):
-            energies = np.asarray(item.arrays["energies_eV_per_atom"], float)
-            zero = item.values.get("e0_eV_per_atom", float(np.nanmin(energies)) if energies.size else 0.0)
-            name = label if len(items) == 1 else f"{label} ({escape(item.id)})"
-            relative = ((energies - zero) * 1000).tolist()
-            curve = _line(item.arrays["volumes_A3_per_atom"], relative, name, dash=_DASHES[n % 5])
-            fig.add_trace(owned(curve, label))
-    fig.update_layout(
-        title="Equation of state: energy against volume, each potential relative to its own minimum",
-        xaxis_title="volume (Å³/atom)",
-        yaxis_title="energy above the minimum (meV/atom)",
-    )
-    return fig
-
-
-def elastic_bars(scored: Labelled, columns: Sequence[Column]) -> go.Figure | None:
-    """Grouped bars of the C_ij columns, the targets as a black line across each group."""
-    chosen = [c for c in columns if _ELASTIC.match(c.name)]
-    if not chosen:
-        return None
-    fig = go.Figure()
-    positions = list(range(len(chosen)))
-    for label, record in scored:
-        values = [m.value if (m := record.metric(c.name)) is not None else np.nan for c in chosen]
-        fig.add_trace(owned(go.Bar(x=positions, y=values, name=label), label))
-    x: list[float | None] = []
-    y: list[float | None] = []
-    tips: list[str | None] = []
-    for i, c in enumerate(chosen):
-        if c.target is not None:
-            x += [i - 0.45, i + 0.45, None]
-            y += [c.target, c.target, None]
-            tips += [escape(c.reference)] * 2 + [None]
-    if x:
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=y,
-                text=tips,
-                mode="lines",
-                name="cited value",
-                line={"color": REFERENCE, "width": 3},
-                hovertemplate="%{y} GPa<br>%{text}<extra>cited value</extra>",
-            )
-        )
-    fig.update_layout(
-        title="Elastic constants against the cited values",
-        barmode="group",
-        yaxis_title="elastic constant (GPa)",
-        xaxis={"title": "component", "tickvals": positions, "ticktext": [escape(c.label) for c in chosen]},
-    )
-    return fig

@@ -23,7 +23,8 @@ from plotly.offline import get_plotlyjs
 
 from mlip_bench.engine.records import to_jsonable
 from mlip_bench.reports.figures_alloy import ALLOY_FIGURES
-from mlip_bench.reports.figures_curves import Labelled, curve_figures, elastic_bars, eos_curves
+from mlip_bench.reports.figures_crystal import elastic_bars, eos_curves
+from mlip_bench.reports.figures_curves import Labelled, curve_figures
 from mlip_bench.reports.figures_parity import MAX_PARITY_POINTS, energy_parity, force_parity, group_bars
 from mlip_bench.reports.figures_style import is_wide, layout, paint, potential_colors, readable_range
 from mlip_bench.reports.figures_summary import pareto_figure
