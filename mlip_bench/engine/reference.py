@@ -9,7 +9,9 @@ holds ``curves:`` (one entry per curve of the record's scored items, arrays ``<n
 every setting, the task with its effective parameters and structures, checksums of the task file
 and of each curve's numbers, the environment, the date); the record's scalar metrics are kept in
 ``provenance.values``. A file written into ``reference_data/curves/`` is read by the suite like
-any other curve file (keys must then be new).
+any other curve file (keys must then be new). The dataset half of the role (an ``--out`` that
+:func:`is_dataset_path` recognises: structures labelled with energy, forces and stress) is
+engine/reference_dataset.py; both share engine/reference_provenance.py's provenance block.
 """
 
 from __future__ import annotations
@@ -20,23 +22,20 @@ import math
 import os
 import shlex
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mlip_bench import __version__
 from mlip_bench.adapters.base import PotentialInfo
-from mlip_bench.adapters.registry import Potential
 from mlip_bench.data.curves import reference_curves
-from mlip_bench.data.extxyz import sha256_of
 from mlip_bench.data.yaml_text import load_yaml
 from mlip_bench.engine.executors import Executor
-from mlip_bench.engine.identity import code_version, resolve
+from mlip_bench.engine.identity import resolve
 from mlip_bench.engine.kinds import get_kind
 from mlip_bench.engine.records import ItemRecord, ResultRecord
+from mlip_bench.engine.reference_provenance import base_provenance, input_checksums
 from mlip_bench.engine.runner import Cell, RunOptions, run_cells
 from mlip_bench.engine.spec import TaskSpec, load_task, parse_task
 from mlip_bench.engine.store import ResultStore
@@ -45,6 +44,13 @@ from mlip_bench.paths import reference_dir
 
 #: arrays that accompany a curve rather than being one (the potential's own uncertainty, a reference)
 _NOT_CURVES = ("_uncertainty", "_reference")
+#: --out names that make `mlip-bench reference` label a dataset (engine/reference_dataset.py)
+DATASET_SUFFIXES = (".extxyz", ".extxyz.gz", ".xyz", ".xyz.gz", ".parquet")
+
+
+def is_dataset_path(path: str | Path) -> bool:
+    """Whether `path` names a dataset file (extxyz, plain or gzip, or parquet) rather than curves."""
+    return str(path).lower().endswith(DATASET_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -150,44 +156,17 @@ def _kind_text(info: PotentialInfo) -> str:
     return f"potential: {info.spec}"
 
 
-def _effective_parameters(task: TaskSpec) -> dict[str, Any]:
-    """Every parameter the kind declares, with the task's value or the declared default."""
-    out = {p.name: p.default for p in get_kind(task.kind).parameters}
-    return out | dict(task.parameters)
-
-
 def _volume(item: ItemRecord) -> dict[str, float]:
     volume = item.values.get("volume_A3_per_atom")
     return {"volume_A3_per_atom": volume} if volume is not None else {}
 
 
 def provenance(task: TaskSpec, record: ResultRecord, info: PotentialInfo, results_dir: Path) -> dict[str, Any]:
-    """Everything that made the curves: calculator, task, inputs' checksums, environment, date."""
-    env = record.environment
-    source = Path(task.source.split(" (parameters overridden")[0])
-    return {
-        "generator": {"tool": "mlip-bench reference", "mlip_bench": __version__, "code_version": code_version()},
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "calculator": {
-            "spec": info.spec,
-            "name": info.name,
-            "family": info.family,
-            "version": info.version,
-            "citation": info.citation,
-            "method": info.reference_method,
-            "settings": dict(info.options),
-        },
-        "task": {
-            "id": task.id,
-            "version": task.version,
-            "kind": task.kind,
-            "title": task.title,
-            "spec_sha256": task.sha256,
-            "file": str(source),
-            "file_sha256": sha256_of(source) if source.is_file() else "",
-            "parameters": _effective_parameters(task),
-            "structures": [asdict(s) for s in task.structures],
-        },
+    """Everything that made the curves: :func:`base_provenance` with the record's cells, work and
+    scalar values (the environment last)."""
+    block = base_provenance(info, record.environment, task)
+    environment = block.pop("environment")
+    return block | {
         "cells": {i.id: {"atoms": i.n_atoms, "status": i.status} | _volume(i) for i in record.items},
         "record": {
             "key": record.key,
@@ -197,21 +176,8 @@ def provenance(task: TaskSpec, record: ResultRecord, info: PotentialInfo, result
             "potential_calls": record.timings.potential_calls,
         },
         "values": {m.name: {"value": m.value, "unit": m.unit} for m in record.metrics if math.isfinite(m.value)},
-        "environment": {
-            "python": env.python,
-            "platform": env.platform,
-            "packages": dict(env.packages),
-            "omp_num_threads": env.omp_num_threads,
-        },
+        "environment": environment,
     }
-
-
-def _input_checksums(potential: Potential, task: TaskSpec) -> dict[str, str]:
-    """Checksums of the calculator's input files for the task's elements, from the adapter's optional
-    ``input_checksums(arg, elements)`` (the gpaw adapter's PAW setups; {} for other adapters; a
-    potential file's checksum is already in its version)."""
-    hook = getattr(potential.adapter, "input_checksums", None)
-    return dict(hook(potential.arg, [s.element for s in task.structures])) if hook is not None else {}
 
 
 def _data_sha256(curve: ReferenceCurveOut) -> str:
@@ -305,9 +271,11 @@ def make_reference(
 
     Raises TaskSpecError (task, overrides), PotentialError (spec), EvaluationError (the cell did not
     finish "ok", holds no curve, or some of its items failed and `allow_partial` is False), DataError
-    (key clash, `out_path` exists and `overwrite` is False).
+    (key clash, `out_path` exists and `overwrite` is False, or names a dataset file).
     """
     out = Path(out_path)
+    if is_dataset_path(out):
+        raise DataError(f"{out}: a dataset file name; label structures with engine/reference_dataset.py")
     if out.exists() and not overwrite:
         raise DataError(f"{out}: exists; pass overwrite=True (--overwrite) to replace it")
     task = task_with(load_task(task_id), parameters)
@@ -326,7 +294,7 @@ def make_reference(
     curves = curves_of(record, key=key or f"{task.id}/{potential.info.family}")
     _check_keys(curves, out)
     prov = provenance(task, record, potential.info, Path(results_dir))
-    prov["inputs"] = _input_checksums(potential, task)
+    prov["inputs"] = input_checksums(potential, [s.element for s in task.structures])
     write_reference_file(out, [_entry(c, potential.info, task, prov) for c in curves], prov)
     reference_curves.cache_clear()
     return ReferenceResult(out, curves, record, prov)
