@@ -2,7 +2,9 @@
 
 A config names its oracle (a potential spec), the MTP to fit, the start cells, the sampling, the
 loop (strategies, iterations, oracle calls per iteration, γ thresholds) and the held-out test set
-(oracle MD snapshots). Every section maps onto a frozen dataclass; an unknown key, a value of the
+(oracle MD snapshots). A ``mode: levels`` config (paper 002's cost-accuracy view) names instead its
+``systematic_set`` (systematic_set.py) and its ``levels`` (levels.py), and none of the loop's
+sections. Every section maps onto a frozen dataclass; an unknown key, a value of the
 wrong type or out of range raises :class:`TaskSpecError` naming the file and the field
 (``tasks/training/x.yaml: field 'loop.n_iterations': ...``). Example: ``al-eam-active-learning.yaml``.
 """
@@ -24,10 +26,15 @@ import yaml
 from mlip_bench.data.yaml_text import load_yaml
 from mlip_bench.errors import MlipBenchError, TaskSpecError
 from mlip_bench.training.fit_mtp import MtpFitSettings
+from mlip_bench.training.levels import LevelsSettings
 from mlip_bench.training.sampling import KINDS, CellSettings, SamplingSettings
 from mlip_bench.training.selection import STRATEGIES
+from mlip_bench.training.systematic_set import SystematicSetSettings, parse_systematic_set
 
-MODES = ("active_learning",)
+MODES = ("active_learning", "levels")
+#: sections only one mode reads (naming them in the other mode is an error, not silently ignored)
+_LOOP_ONLY = ("cells", "initial", "sampling", "loop", "test")
+_LEVELS_ONLY = ("levels", "systematic_set")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +94,8 @@ class TrainConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
     test: TestSetSettings = field(default_factory=TestSetSettings)
     leaderboards: tuple[str, ...] = ()
+    levels: LevelsSettings | None = None
+    systematic_set: SystematicSetSettings | None = None
     path: str = ""
     sha256: str = ""
 
@@ -138,18 +147,44 @@ def parse_config(raw: Any, *, source: str) -> TrainConfig:
     missing = [name for name in ("id", "title", "oracle", "fit") if name not in raw]
     if missing:
         raise TaskSpecError(f"{source}: missing field {missing[0]!r} (required: id, title, oracle, fit)")
-    values = _fields(TrainConfig, raw, source, "", skip=("path", "sha256", *_SECTIONS))
+    values = _fields(TrainConfig, raw, source, "", skip=("path", "sha256", *_SECTIONS, *_LEVELS_ONLY))
+    _check_mode_sections(raw, source)
     for name, cls in _SECTIONS.items():
         section = raw.get(name, {} if name != "fit" else None)
         if not isinstance(section, dict):
             raise TaskSpecError(f"{source}: field {name!r} must be a mapping, got {section!r}")
         values[name] = _make(cls, _fields(cls, section, source, f"{name}."), source, name)
+    if raw.get("mode") == "levels":
+        values["levels"] = _levels(raw, values["fit"], source)
+        values["systematic_set"] = parse_systematic_set(raw.get("systematic_set", {}), source=source)
     # what changes the fit names its run folder; where the candidate is shown or how it is described does not
     trains = {k: v for k, v in raw.items() if k not in _NOT_TRAINING}
     canonical = json.dumps(trains, sort_keys=True, default=str)
     config = _make(TrainConfig, {**values, "path": source, "sha256": hashlib.sha256(canonical.encode()).hexdigest()})
     _check(config, source)
     return config
+
+
+def _check_mode_sections(raw: dict[str, Any], source: str) -> None:
+    """A section the config's mode does not read is an error (a typo'd mode would otherwise run
+    something else than the file describes)."""
+    mode = raw.get("mode", "active_learning")
+    unused = _LOOP_ONLY if mode == "levels" else _LEVELS_ONLY if mode == "active_learning" else ()
+    named = [name for name in unused if name in raw]
+    if named:
+        raise TaskSpecError(f"{source}: field {named[0]!r}: not used in mode {mode!r}")
+
+
+def _levels(raw: dict[str, Any], fit: MtpFitSettings, source: str) -> LevelsSettings:
+    """The ``levels:`` section (levels, test_share, split_seed, cost_repeats, cost_min_atoms) with the
+    config's ``fit`` as the settings every level shares."""
+    section = raw.get("levels", {})
+    if not isinstance(section, dict):
+        raise TaskSpecError(f"{source}: field 'levels' must be a mapping, got {section!r}")
+    if "fit" in section:
+        raise TaskSpecError(f"{source}: unknown field 'levels.fit' (the shared fit settings are the 'fit' section)")
+    values = _fields(LevelsSettings, section, source, "levels.", skip=("fit",))
+    return _make(LevelsSettings, {**values, "fit": fit}, source, "levels")  # type: ignore[no-any-return]
 
 
 def _make(cls: type, values: dict[str, Any], source: str = "", where: str = "") -> Any:
@@ -216,6 +251,8 @@ def _check(config: TrainConfig, source: str) -> None:
         raise TaskSpecError(f"{source}: field 'id': {config.id!r} must be letters, digits, '_.-'")
     if config.mode not in MODES:
         raise TaskSpecError(f"{source}: field 'mode': {config.mode!r} is not one of {', '.join(MODES)}")
+    if config.mode == "levels":
+        return  # the loop's cross-field checks concern sections a levels config does not have
     bad = [s for s in config.loop.strategies if s not in STRATEGIES]
     if bad or not config.loop.strategies or len(set(config.loop.strategies)) != len(config.loop.strategies):
         raise TaskSpecError(
