@@ -284,3 +284,19 @@ def test_run_folder_follows_the_training_code(monkeypatch: pytest.MonkeyPatch, t
     assert pipeline.run_folder(config, oracle, tmp_path) == before
     monkeypatch.setattr(pipeline, "_motep_version", lambda: "0.0.0-other")
     assert pipeline.run_folder(config, oracle, tmp_path) != before
+
+
+def test_spec_oracle_calls_run_on_its_executor(tmp_path: Path) -> None:
+    """A spec oracle given an executor (``train --executor process --workers 2``) sends its calls
+    to worker processes: the same labels as in-process calls, stored in the same cache."""
+    from mlip_bench.engine.executors import make_executor
+
+    cells = [bulk("Al", "fcc", a=a, cubic=True) for a in (4.0, 4.05, 4.1)]
+    here = Oracle("eam:Al_mm.eam.fs", results=tmp_path / "a").label(cells)
+    with make_executor("process", 2) as executor:
+        oracle = Oracle("eam:Al_mm.eam.fs", results=tmp_path / "b", executor=executor)
+        there = oracle.label(cells)
+    assert (there.computed, there.cached) == (3, 0)
+    energies = [a.get_potential_energy() for a in there.labelled]
+    assert energies == pytest.approx([a.get_potential_energy() for a in here.labelled], abs=1e-10)
+    assert Oracle("eam:Al_mm.eam.fs", results=tmp_path / "b").label(cells).cached == 3

@@ -98,7 +98,8 @@ class Oracle:
     needs `name` (and should get `version`), which stand for it in the cache keys, so two different
     calculators must not share a name. `results`: the result store folder (the cache lives under
     ``<results>/artifacts``); None keeps no cache. Raises PotentialError for an unknown spec or a
-    calculator without a name."""
+    calculator without a name. `executor`: where a spec oracle's calls run unless a call names
+    another (None: in this process); ``mlip-bench train --executor/--workers`` sets it."""
 
     def __init__(
         self,
@@ -108,8 +109,10 @@ class Oracle:
         name: str = "",
         version: str = "",
         data_root: str | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.data_root = data_root
+        self.executor = executor
         self.store = None if results is None else ArtifactStore(Path(results) / "artifacts")
         self._calculator: Any = None
         if isinstance(source, str):
@@ -137,7 +140,8 @@ class Oracle:
 
     def label(self, structures: Sequence[Atoms], *, executor: Executor | None = None) -> OracleBatch:
         """Label `structures` (cached ones from the store, the rest by the oracle, each stored as it
-        finishes). `executor` runs a spec oracle's calls (default: in this process). A structure the
+        finishes). `executor` runs a spec oracle's calls (default: the oracle's own, else this
+        process). A structure the
         oracle fails on (EvaluationError, a crashed or timed-out worker) is listed in `failed`, not
         raised."""
         found: dict[int, OracleLabel] = {}
@@ -151,7 +155,7 @@ class Oracle:
             else:
                 found[index] = cached
         n_cached = len(found)
-        for index, outcome in self._run(structures, todo, executor):
+        for index, outcome in self._run(structures, todo, executor or self.executor):
             if isinstance(outcome, OracleLabel):
                 found[index] = outcome
                 if self.store is not None:
