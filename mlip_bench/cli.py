@@ -205,7 +205,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         load_leaderboard(name)
     # model packages and motep print to stdout: keep stdout for the candidate's spec alone
     with contextlib.redirect_stdout(sys.stderr):
-        result = train(args.config, results=args.results, data_root=args.data_root)
+        with _executor(args) as executor:  # the oracle's calls: worker processes by default (a crash costs one)
+            result = train(args.config, results=args.results, data_root=args.data_root, executor=executor)
         for name in boards:  # the candidate, registered by train(), is scored like any listed potential
             _cmd_leaderboard(argparse.Namespace(**{**vars(args), "name": name, "out": None, "potentials": None}))
     print(result.spec)
@@ -291,7 +292,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-leaderboards", action="store_true", help="register the candidate but do not run the config's leaderboards"
     )
-    p.add_argument("--workers", type=int, default=2, help="worker processes for the leaderboards (default 2)")
+    p.add_argument(
+        "--workers", type=int, default=2, help="worker processes for oracle calls and leaderboards (default 2)"
+    )
     p.set_defaults(func=_cmd_train)
 
     data = sub.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)

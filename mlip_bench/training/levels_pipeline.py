@@ -23,6 +23,7 @@ from pathlib import Path
 from ase import Atoms
 
 from mlip_bench.data.extxyz import sha256_of
+from mlip_bench.engine.executors import Executor
 from mlip_bench.engine.integrity import write_atomic
 from mlip_bench.errors import TaskSpecError
 from mlip_bench.training.active_learning import training_atoms
@@ -75,16 +76,18 @@ def train_levels(
     results: str | Path = "results",
     data_root: str | None = None,
     say: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
 ) -> LevelsResult:
     """Build (or load) the labelled set, fit every level (or load it), write ``pareto.json`` and
-    ``pareto.html``. Raises TaskSpecError for a config without its levels sections, PotentialError
-    for a bad oracle spec, EvaluationError when the oracle labels nothing."""
+    ``pareto.html``; `executor` runs the oracle's calls (None: in this process). Raises TaskSpecError
+    for a config without its levels sections, PotentialError for a bad oracle spec, EvaluationError
+    when the oracle labels nothing."""
     from mlip_bench.training.pipeline import run_folder
 
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     if config.levels is None or config.systematic_set is None:
         raise TaskSpecError(f"{config.path}: mode 'levels' needs the sections 'levels' and 'systematic_set'")
-    oracle = Oracle(config.oracle, results=results, data_root=data_root)
+    oracle = Oracle(config.oracle, results=results, data_root=data_root, executor=executor)
     folder = run_folder(config, oracle, Path(results))
     say(f"train {config.id} (levels {list(config.levels.levels)}): oracle {oracle.name}; run folder {folder}")
     structures, counts = labelled_set(config, oracle, folder)

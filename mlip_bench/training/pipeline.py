@@ -33,6 +33,7 @@ import numpy as np
 from ase import Atoms
 
 from mlip_bench.engine.candidates import Candidate, write_candidate
+from mlip_bench.engine.executors import Executor
 from mlip_bench.engine.integrity import write_atomic
 from mlip_bench.engine.records import to_jsonable
 from mlip_bench.errors import EvaluationError
@@ -103,18 +104,20 @@ def train(
     results: str | Path = "results",
     data_root: str | None = None,
     say: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
 ) -> TrainResult | LevelsResult:
     """Run (or resume) the training config at `config_path`; `say` gets progress lines (default:
-    stderr). A ``mode: levels`` config runs levels_pipeline.train_levels (a LevelsResult; it has
-    `spec` too). Raises TaskSpecError for a bad config, PotentialError for a bad oracle spec,
+    stderr); `executor` runs the oracle's calls (worker processes, Dask; None: in this process). A
+    ``mode: levels`` config runs levels_pipeline.train_levels (a LevelsResult; it has `spec` too).
+    Raises TaskSpecError for a bad config, PotentialError for a bad oracle spec,
     DataError, EvaluationError when the oracle fails on every test or initial structure."""
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     config = load_config(config_path)
     if config.mode == "levels":
         from mlip_bench.training.levels_pipeline import train_levels
 
-        return train_levels(config, results=results, data_root=data_root, say=say)
-    oracle = Oracle(config.oracle, results=results, data_root=data_root)
+        return train_levels(config, results=results, data_root=data_root, say=say, executor=executor)
+    oracle = Oracle(config.oracle, results=results, data_root=data_root, executor=executor)
     folder = run_folder(config, oracle, Path(results))
     say(f"train {config.id}: oracle {oracle.name} ({config.oracle}); run folder {folder}")
     test = held_out_set(config, oracle, folder)
