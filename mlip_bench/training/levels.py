@@ -292,13 +292,13 @@ def figure(points: Sequence[LevelPoint], *, title: str = "") -> Any:
     ]
     fig.add_scatter(
         x=[p.cost_us_per_atom_call for p in points], y=[p.test_energy_rmse_meV_per_atom for p in points],
-        mode="markers+text", text=[f"L{p.level}" for p in points], textposition="top center", name="MTP levels",
-        hovertext=hover, hoverinfo="text", marker={"size": 10},
+        mode="markers+text", text=[f"L{p.level}" for p in points], textposition="top center",
+        name="held-out energy RMSE", hovertext=hover, hoverinfo="text", marker={"size": 10},
     )  # fmt: skip
     front = sorted((p for p in points if p.on_front), key=lambda p: p.cost_us_per_atom_call)
     fig.add_scatter(
         x=[p.cost_us_per_atom_call for p in front], y=[p.test_energy_rmse_meV_per_atom for p in front],
-        mode="lines", line={"dash": "dash"}, name="Pareto front", hoverinfo="skip",
+        mode="lines", line={"dash": "dash"}, name="Pareto front (held-out)", hoverinfo="skip",
     )  # fmt: skip
     train = [(p.cost_us_per_atom_call, p.train_energy_rmse_meV_per_atom) for p in points]
     fig.add_scatter(
@@ -308,7 +308,7 @@ def figure(points: Sequence[LevelPoint], *, title: str = "") -> Any:
     train_front = sorted((train[i] for i in _train_front(points)), key=lambda point: point[0])
     fig.add_scatter(
         x=[c for c, _ in train_front], y=[e for _, e in train_front], mode="lines", line={"dash": "dot"},
-        name="training-RMSE front", hoverinfo="skip",
+        name="Pareto front (training)", hoverinfo="skip",
     )  # fmt: skip
     fig.update_xaxes(title_text="cost (µs per atom per energy+forces call, one core)", type="log")
     fig.update_yaxes(title_text="energy RMSE (meV/atom)", type="log")
