@@ -379,3 +379,22 @@ def test_paper_dft_bcc_fcc_transition(data_root):
     assert transition_composition(xb, eb, ef, x_al_fcc=xf, interpolate=False) == pytest.approx(7 / 12)
     crossing = transition_composition(xb, eb, ef, x_al_fcc=xf)
     assert 0.5625 < crossing < 7 / 12
+
+
+def test_a_missing_transition_says_why() -> None:
+    """The bcc/fcc kind's dash gets a reason: which family is lower everywhere, or that the order
+    changes the other way (as the suite's own level-16 Li-Al MTP does: B lower throughout)."""
+    from mlip_bench.engine.kinds.alloy_stability import _no_crossing
+    from mlip_bench.engine.kinds.base import GroupValues
+
+    def groups(pairs: list[tuple[float, float]]) -> list[GroupValues]:
+        return [
+            GroupValues(f"x{i}", 2, {"ef_a_pred_meV_per_atom": a, "ef_b_pred_meV_per_atom": b})
+            for i, (a, b) in enumerate(pairs)
+        ]
+
+    assert "family B is lower" in _no_crossing(groups([(0.0, -1.0), (5.0, 2.0)]), "pred")
+    assert "family A is lower" in _no_crossing(groups([(0.0, 1.0), (5.0, 7.0)]), "pred")
+    assert "never from A to B" in _no_crossing(groups([(0.0, -1.0), (5.0, 7.0)]), "pred")
+    assert "by the potential" in _no_crossing(groups([(0.0, -1.0)]), "pred")
+    assert "no composition" in _no_crossing([], "ref")

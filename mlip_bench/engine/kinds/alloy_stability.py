@@ -220,11 +220,28 @@ class PhaseTransitionKind(TaskKind):
             "transition_shift_percent": x_pred - x_ref,
             "n_compositions": float(len(groups)),
         }
-        notes = (
+        notes: tuple[str, ...] = (
             f"family A = {', '.join(fam_a)}, family B = {', '.join(fam_b)}; E'_f references (Eq. 4): "
             + ", ".join(f"{k} = LEC of {v}" for k, v in references.items()),
         )
+        for who, x in (("pred", x_pred), ("ref", x_ref)):
+            if not np.isfinite(x):  # a dash in the table must say why there is no number
+                notes += (_no_crossing(groups, who),)
         return Outcome(values, tuple(items), tuple(groups), notes, n_scored=len(scored))
+
+
+def _no_crossing(groups: list[GroupValues], who: str) -> str:
+    """Why the potential's (``pred``) or the reference's (``ref``) E'_f(A) and E'_f(B) never cross
+    from A lower to B lower with rising x_Al, from the LEC of each family per composition."""
+    pairs = [(g.values["ef_a_" + who + "_meV_per_atom"], g.values["ef_b_" + who + "_meV_per_atom"]) for g in groups]
+    whose = "the potential" if who == "pred" else "the reference"
+    if not pairs:
+        return f"no transition by {whose}: no composition has both families"
+    if all(b <= a for a, b in pairs):
+        return f"no transition by {whose}: family B is lower (or equal) at every composition"
+    if all(a < b for a, b in pairs):
+        return f"no transition by {whose}: family A is lower at every composition"
+    return f"no transition by {whose}: the lower family changes, but never from A to B with rising x_Al"
 
 
 def _nominal(s: Scored) -> str:
