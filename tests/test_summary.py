@@ -18,10 +18,11 @@ from mlip_bench.engine.records import (
     TaskRecord,
     Timings,
 )
+from mlip_bench.metrics import pareto_front
 from mlip_bench.reports.figures_summary import pareto_figure
 from mlip_bench.reports.leaderboard import Column, Table, TableCell, TableRow, build_tables
 from mlip_bench.reports.leaderboard_spec import MissingCell
-from mlip_bench.reports.summary import build_summary, headline, pareto_front, summary_blocks
+from mlip_bench.reports.summary import build_summary, headline, summary_blocks
 
 ENV = Environment("3.11", "Linux", "0.1.0", {}, "1", 2)
 EVIL = "<b>|pot_1|</b>"

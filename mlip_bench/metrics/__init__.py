@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mlip_bench.metrics.errors import ErrorStats, error_stats, mae, max_abs, rmse
     from mlip_bench.metrics.forces import ForceNac, force_errors_on_atoms, force_nac, nac, p_d
     from mlip_bench.metrics.hull import HullComparison, formation_energies, hull_comparison, transition_composition
+    from mlip_bench.metrics.pareto import pareto_front
     from mlip_bench.metrics.ranking import LecResult, RankingStats, lowest_energy_configuration, ranking_errors
     from mlip_bench.metrics.score import validation_score
     from mlip_bench.metrics.uncertainty import (
@@ -35,6 +36,7 @@ _WHERE = {
     **dict.fromkeys(("HullComparison", "formation_energies", "hull_comparison", "transition_composition"), "hull"),
     **dict.fromkeys(("LecResult", "RankingStats", "lowest_energy_configuration", "ranking_errors"), "ranking"),
     "validation_score": "score",
+    "pareto_front": "pareto",
     **dict.fromkeys(
         (
             "BinnedErrors",
@@ -71,6 +73,7 @@ __all__ = [
     "miscalibration_area",
     "nac",
     "p_d",
+    "pareto_front",
     "ranking_errors",
     "rmse",
     "roc_auc",

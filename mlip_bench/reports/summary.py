@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from mlip_bench.metrics.pareto import pareto_front
 from mlip_bench.reports.leaderboard import Column, Table, format_value
 
 HEADLINE_RULE = (
@@ -219,19 +220,6 @@ def _error_title(column: Column) -> str:
     if column.direction == "target" and column.target is not None:
         return f"|{column.label} − {column.target:g}|{unit}, distance from the cited value"
     return f"{column.label}{unit}"
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> set[int]:
-    """Indices of the (cost, error) points no other point beats on both (lower is better; ties on
-    cost: the lower error)."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
-    front: set[int] = set()
-    best = math.inf
-    for i in order:
-        if points[i][1] < best:
-            front.add(i)
-            best = points[i][1]
-    return front
 
 
 def header(h: Headline) -> str:
