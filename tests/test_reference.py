@@ -4,7 +4,6 @@ and a later task scores against it. Hostile input fails with errors that name th
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -20,7 +19,6 @@ import mlip_bench.engine.reference as reference_module
 from mlip_bench.data.curves import reference_curve, reference_curves
 from mlip_bench.engine.executors import SerialExecutor
 from mlip_bench.engine.reference import curves_of, make_reference, task_with
-from mlip_bench.engine.reference_cli import add_reference_command
 from mlip_bench.engine.runner import run_cell
 from mlip_bench.engine.spec import load_task
 from mlip_bench.errors import DataError, EvaluationError, TaskSpecError, UnknownPotentialError
@@ -175,16 +173,9 @@ def test_curve_points_are_checked(tmp_path: Path) -> None:
 
 
 def test_cli_wiring_runs_the_reference(tmp_path: Path) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    for flag, default in (("--results", str(tmp_path / "results")), ("--data-root", None)):
-        common.add_argument(flag, default=default)
-    common.add_argument("--no-progress", action="store_true")
-    for flag, default in (("--executor", "serial"), ("--scheduler", None), ("--timeout", None)):
-        common.add_argument(flag, default=default)
-    common.add_argument("--chunk-structures", type=int, default=64)
-    common.add_argument("--force", action="store_true")
-    parser = argparse.ArgumentParser()
-    add_reference_command(parser.add_subparsers(dest="command"), parents=[common])
+    from helpers_cli import reference_parser
+
+    parser = reference_parser(tmp_path)
     out = tmp_path / "cli.yaml"
     argv = ["reference", "--calculator", "emt", "--task", "al-bain-path", "--out", str(out), "--no-progress"]
     args = parser.parse_args([*argv, "--set", "step=0.1", "--set", "reference_curve=null"])

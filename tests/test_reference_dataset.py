@@ -19,7 +19,6 @@ from mlip_bench.data.frames import Frame
 from mlip_bench.data.registry import load_dataset, load_file
 from mlip_bench.engine.executors import ProcessExecutor, SerialExecutor
 from mlip_bench.engine.reference import make_reference
-from mlip_bench.engine.reference_cli import add_reference_command
 from mlip_bench.engine.reference_dataset import (
     PROVENANCE_LABEL,
     SPEC_LABEL,
@@ -251,17 +250,9 @@ def _numbers(frames: tuple[Frame, ...]) -> list[tuple[float, list[float]]]:
 
 
 def _parser(tmp_path: Path) -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    for flag, default in (("--results", str(tmp_path / "results")), ("--data-root", None)):
-        common.add_argument(flag, default=default)
-    common.add_argument("--no-progress", action="store_true")
-    for flag, default in (("--executor", "serial"), ("--scheduler", None), ("--timeout", None)):
-        common.add_argument(flag, default=default)
-    common.add_argument("--chunk-structures", type=int, default=64)
-    common.add_argument("--force", action="store_true")
-    parser = argparse.ArgumentParser()
-    add_reference_command(parser.add_subparsers(dest="command"), parents=[common])
-    return parser
+    from helpers_cli import reference_parser
+
+    return reference_parser(tmp_path)
 
 
 def test_cli_labels_a_file_and_refuses_flags_of_the_other_mode(tmp_path: Path, capsys) -> None:
