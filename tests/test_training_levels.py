@@ -24,7 +24,7 @@ pytest.importorskip("motep")
 
 from mlip_bench.errors import PotentialError, TaskSpecError
 from mlip_bench.metrics.pareto import pareto_front
-from mlip_bench.training import levels
+from mlip_bench.training import levels, levels_report
 from mlip_bench.training.config import load_config, parse_config
 from mlip_bench.training.fit_mtp import MtpFitSettings
 
@@ -202,10 +202,11 @@ def test_split_is_seeded_and_disjoint() -> None:
 
 def test_pareto_outputs(fitted: tuple, tmp_path: Path) -> None:
     _, settings, points = fitted
-    html = levels.write_pareto_figure(points, tmp_path / "pareto.html", title="tiny")
+    html = levels_report.write_pareto_figure(points, tmp_path / "pareto.html", title="tiny")
     text = html.read_text()
     assert "Pareto front" in text and "L10" in text and "plotly" in text
-    path = levels.write_pareto_json(points, tmp_path / "pareto.json", settings=settings, provenance={"oracle": "EMT"})
+    provenance = {"oracle": "EMT"}
+    path = levels_report.write_pareto_json(points, tmp_path / "pareto.json", settings=settings, provenance=provenance)
     document = json.loads(path.read_text())
     assert [p["level"] for p in document["points"]] == [8, 10] and document["provenance"]["oracle"] == "EMT"
     assert document["settings"]["fit"]["species"] == ["Al"]

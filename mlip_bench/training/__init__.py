@@ -12,8 +12,9 @@ from mlip_bench.training.committee_fit import CommitteeFit, fit_committee
 from mlip_bench.training.config import load_config
 from mlip_bench.training.fit_mtp import MtpFit, MtpFitSettings, training_sha256
 from mlip_bench.training.learning_curve import LearningCurve, compare
-from mlip_bench.training.levels import LevelPoint, LevelsSettings, fit_levels, write_pareto_figure
+from mlip_bench.training.levels import LevelPoint, LevelsSettings, fit_levels
 from mlip_bench.training.levels_pipeline import LevelsResult, train_levels
+from mlip_bench.training.levels_report import write_pareto_figure
 from mlip_bench.training.model_card import ModelCard, card_from_fit, read_card, write_card
 from mlip_bench.training.oracle import Oracle
 from mlip_bench.training.pipeline import train

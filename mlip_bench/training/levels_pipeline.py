@@ -29,14 +29,8 @@ from mlip_bench.errors import TaskSpecError
 from mlip_bench.training.active_learning import training_atoms
 from mlip_bench.training.config import TrainConfig
 from mlip_bench.training.fit_mtp import training_sha256
-from mlip_bench.training.levels import (
-    MODEL_NAME,
-    LevelPoint,
-    fit_levels,
-    table,
-    write_pareto_figure,
-    write_pareto_json,
-)
+from mlip_bench.training.levels import MODEL_NAME, LevelPoint, fit_levels
+from mlip_bench.training.levels_report import table, write_pareto_figure, write_pareto_json
 from mlip_bench.training.oracle import Oracle
 from mlip_bench.training.systematic_set import build_systematic_set
 
