@@ -33,6 +33,7 @@ class PhaseRmseKind(TaskKind):
     Parameters: ``bands_meV_per_atom`` (list of [low, high]; default [[2, 14], [0, 15]]: the
     paper's counts), ``known_suffix`` ("-org").
     """
+
     packages = ("pymatgen",)
 
     name = "phase_rmse"
@@ -101,6 +102,7 @@ class RankingKind(TaskKind):
     and max |ΔE_ref| over mismatched pairs, the mean Kendall tau, and the same for known phases.
     Parameter ``known_suffix`` ("-org").
     """
+
     packages = ("pymatgen",)
 
     name = "ranking"
@@ -176,6 +178,7 @@ class LecKind(TaskKind):
 
     Per phase: correct (1/0) and ΔE_ref between the predicted and the true LEC (meV/atom).
     """
+
     packages = ("pymatgen",)
 
     name = "lec"
@@ -237,6 +240,7 @@ class GroundPhaseKind(TaskKind):
     sampled in two or more lattices are scored. Per composition: correct (1/0),
     ΔE_ref between the reference LECs of the predicted and the true ground phase (meV/atom).
     """
+
     packages = ("pymatgen",)
 
     name = "ground_phase"

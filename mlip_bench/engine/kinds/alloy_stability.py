@@ -42,6 +42,7 @@ class ConvexHullKind(TaskKind):
     Parameters: ``elements`` ([A, B]: x is the fraction of B; default [Li, Al]),
     ``tolerance_meV_per_atom`` (0: a composition is stable when on the hull within it).
     """
+
     packages = ("pymatgen",)
 
     name = "convex_hull"
@@ -133,6 +134,7 @@ class PhaseTransitionKind(TaskKind):
     ``references`` ({formula: group label}, default {LiAl: Fd3m-org, LiAl3: Pm3m-org}),
     ``elements`` ([Li, Al]).
     """
+
     packages = ("pymatgen",)
 
     name = "phase_transition"
@@ -271,6 +273,7 @@ class IrregularKind(TaskKind):
     """Unphysical predictions on far-from-equilibrium structures (paper 001 D_irregular; no
     reference needed): N_E structures predicted below ``energy_floor_eV_per_atom`` (-10) and N_F
     atoms with |F| above ``force_ceiling_eV_per_A`` (15)."""
+
     packages = ("pymatgen",)
 
     name = "irregular"

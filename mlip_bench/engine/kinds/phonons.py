@@ -51,6 +51,7 @@ class PhononsKind(CrystalKind):
     Curves: ``band`` (all branches, separated by NaN so that a line plot draws each branch and
     path segment on its own), ``dos``, and ``band_reference`` when a reference is given.
     """
+
     packages = ("phonopy",)
 
     name = "phonons"
@@ -72,9 +73,7 @@ class PhononsKind(CrystalKind):
         # = mlip_bench.properties.phonons.IMAGINARY_TOL_THZ (a test checks; that module imports phonopy)
         Param("imaginary_tol_THz", 0.05, NON_NEGATIVE, "THz", "frequencies below minus this are imaginary"),
         Param("reference_potential", None, STRING, "", "potential spec compared with", input="potential"),
-        Param(
-            "reference_force_sets", None, STRING, "", "phonopy yaml with displacements and forces", input="file"
-        ),
+        Param("reference_force_sets", None, STRING, "", "phonopy yaml with displacements and forces", input="file"),
     )
     #: special points of other lattices (phonopy's labels)
     produces_patterns = (r"freq_\w+_\d+_THz",)
