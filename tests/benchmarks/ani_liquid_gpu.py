@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mlip_bench.data.yaml_text import load_yaml
 from mlip_bench.engine.records import to_jsonable
@@ -38,15 +40,23 @@ def main() -> None:
     task = parse_task(raw, source=f"{task_file} (temperatures {args.temperatures})")
     start = time.perf_counter()
     record = run_cell(Cell(args.potential or f"ani:{args.model};device={args.device}", task))
-    wall = time.perf_counter() - start
+    report(record, time.perf_counter() - start, args.json)
+
+
+def report(record: Any, wall_s: float, json_path: Path | None, item_line: Callable[[Any], str] | None = None) -> None:
+    """Print a device run's record (status, metrics, one line per item when `item_line` is given,
+    notes, timings) and write it as JSON to `json_path`."""
     print(f"status {record.status} {record.message}")
     for metric in record.metrics:
         print(f"  {metric.name:32s} {metric.value:12.5g} {metric.unit}")
+    for item in record.items if item_line else ():
+        print(f"  {item_line(item)}")
     for note in record.notes:
         print(f"  note: {note}")
-    print(f"wall {wall:.1f} s, calculator {record.timings.calculator_s:.1f} s, calls {record.timings.potential_calls}")
-    if args.json:
-        args.json.write_text(json.dumps(to_jsonable(record), indent=1))
+    timings = record.timings
+    print(f"wall {wall_s:.1f} s, calculator {timings.calculator_s:.1f} s, calls {timings.potential_calls}")
+    if json_path:
+        json_path.write_text(json.dumps(to_jsonable(record), indent=1))
 
 
 if __name__ == "__main__":

@@ -14,16 +14,16 @@ runs the task into the result store ``--results`` and prints every trial's verdi
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from ani_liquid_gpu import report  # the same record printout as the liquid device check (same folder)
 
 from mlip_bench.data.yaml_text import load_yaml
 from mlip_bench.engine.executors import make_executor
-from mlip_bench.engine.records import to_jsonable
 from mlip_bench.engine.runner import Cell, RunOptions, run_cells
 from mlip_bench.engine.spec import load_task, parse_task
 from mlip_bench.engine.store import ResultStore
@@ -140,20 +140,15 @@ def main() -> None:
             [Cell(spec, task)], store=ResultStore(args.results), executor=executor,
             options=RunOptions(timeout_s=args.item_timeout),
         )  # fmt: skip
-    wall = time.perf_counter() - start
-    print(f"status {record.status} {record.message}")
-    for metric in record.metrics:
-        print(f"  {metric.name:32s} {metric.value:12.5g} {metric.unit}")
-    for item in record.items:
-        v = item.values
-        print(f"  {item.id:28s} {item.status:8s} T={v.get('temperature_K', float('nan')):7.1f} "
-              f"outcome={v.get('outcome', float('nan')):.0f} rate={v.get('rate_per_ps', float('nan')):+.4f}/ps "
-              f"steps={v.get('md_steps', float('nan')):.0f} {item.reason}")  # fmt: skip
-    for note in record.notes:
-        print(f"  note: {note}")
-    print(f"wall {wall:.1f} s, calculator {record.timings.calculator_s:.1f} s, calls {record.timings.potential_calls}")
-    if args.json:
-        args.json.write_text(json.dumps(to_jsonable(record), indent=1))
+    report(record, time.perf_counter() - start, args.json, item_line=_trial_line)
+
+
+def _trial_line(item: Any) -> str:
+    v, nan = item.values, float("nan")
+    return (
+        f"{item.id:28s} {item.status:8s} T={v.get('temperature_K', nan):7.1f} outcome={v.get('outcome', nan):.0f} "
+        f"rate={v.get('rate_per_ps', nan):+.4f}/ps steps={v.get('md_steps', nan):.0f} {item.reason}"
+    )
 
 
 if __name__ == "__main__":
