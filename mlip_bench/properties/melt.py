@@ -215,7 +215,7 @@ def run_trial(
     if liquid > 0.7:
         notes += (
             f"{temperature_K:g} K, {pressure_GPa:g} GPa: the two-phase start was already {liquid:.0%} solid (the "
-            "upper half did not melt, or refroze while cooled to T: far below Tm that trial reads as frozen)",
+            "melted half refroze while cooled to T: far below Tm that trial reads as frozen)",
         )
     return replace(result, verdict=verdict, notes=notes)
 
