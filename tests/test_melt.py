@@ -506,3 +506,23 @@ def test_trial_whose_free_half_never_melted_is_lost_not_read_as_frozen() -> None
     crystal = bulk("Al", "fcc", a=4.05, cubic=True)
     with pytest.raises(PropertyError, match=r"melt stage at 315 K: the free half is still \d+% crystal.*melt_steps"):
         run_trial(AseEngine(EMT()), crystal, temperature_K=300.0, pressure_GPa=0.0, seed=1, protocol=protocol)  # type: ignore[arg-type]
+
+
+def test_a_trial_far_below_the_grid_centre_is_melted_as_hot_as_the_centre() -> None:
+    """At 2 T a trial far below Tm superheats instead of melting (JNP at 0.68-0.77 Tm kept 57-85 %
+    crystal): the melt stage runs at melt_factor x max(T, centre), so such a trial keeps its interface."""
+    from asap3 import EMT
+
+    from mlip_bench.properties.md_engine import AseEngine
+    from mlip_bench.properties.melt import run_trial
+
+    protocol = MeltProtocol(
+        cells=(3, 3, 6), timestep_fs=4.0, solid_steps=40, melt_steps=60, cool_steps=20, coexist_steps=80,
+        settle_steps=0, sample_every=20, segment_steps=40, stop_low=0.0, stop_high=1.5,
+    )  # fmt: skip
+    crystal = bulk("Al", "fcc", a=4.05, cubic=True)
+    kwargs = {"temperature_K": 300.0, "pressure_GPa": 0.0, "seed": 2, "protocol": protocol}
+    with pytest.raises(PropertyError, match="melt stage at 600 K"):
+        run_trial(AseEngine(EMT()), crystal, **kwargs)  # type: ignore[arg-type]
+    result = run_trial(AseEngine(EMT()), crystal, centre_K=1400.0, **kwargs)  # type: ignore[arg-type]
+    assert result.md_steps == 40 + 60 + 20 + 80

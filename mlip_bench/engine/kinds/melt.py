@@ -286,6 +286,7 @@ class MeltKind(TaskKind):
             result = run_trial(
                 engine, crystal, temperature_K=t, pressure_GPa=p, seed=seed, protocol=params.protocol,
                 parent=_parent(ctx.task), checkpoint_dir=scratch,
+                centre_K=params.guess_K(params.pressures_GPa.index(p)),
             )  # fmt: skip
         except (PropertyError, EvaluationError) as exc:
             return ItemRecord(item.id, "failed", str(exc))
