@@ -36,15 +36,22 @@ def mark_melt_runs(fig: go.Figure, record: ResultRecord, name: str, label: str) 
 
 
 def mark_bounds(fig: go.Figure, record: ResultRecord, name: str, label: str) -> None:
-    """A triangle at a bound where the grid did not bracket (``<name>:x_bound``/``y_bound``,
-    ``bound_sign`` +1: the value lies above, -1: below): the melt kind's "every trial froze/melted"."""
+    """Triangles at the bounds where the grid did not bracket (``<name>:x_bound``/``y_bound``,
+    ``bound_sign`` +1: the value lies above, -1: below): the melt kind's "every trial froze/melted";
+    one legend entry per potential and direction, however many pressures."""
     keys = (f"{name}:x_bound", f"{name}:y_bound", f"{name}:bound_sign")
+    bounds: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for item in ok_items(record, arrays=keys):
         x, y, sign = (item.arrays[k][0] for k in keys)
-        where = "above" if sign > 0 else "below"
+        bounds[sign > 0].append((x, y))
+    for above, points in bounds.items():
+        if not points:
+            continue
+        where = "above" if above else "below"
         marks = go.Scatter(
-            x=[x], y=[y], mode="markers", name=f"{label}: not bracketed, Tm {where}",
-            marker={"symbol": "triangle-up-open" if sign > 0 else "triangle-down-open", "size": 12},
+            x=[p[0] for p in points], y=[p[1] for p in points], mode="markers",
+            name=f"{label}: not bracketed, Tm {where}",
+            marker={"symbol": "triangle-up-open" if above else "triangle-down-open", "size": 12},
             hovertemplate=f"{label}<br>not bracketed: Tm {where} %{{y:.4g}} at %{{x:.4g}}<extra></extra>",
         )  # fmt: skip
         fig.add_trace(owned(marks, label))
