@@ -234,6 +234,20 @@ def test_train_runs_a_levels_config_and_resumes(tmp_path: Path) -> None:
     provenance = json.loads((folder / "pareto.json").read_text())["provenance"]
     assert provenance["oracle_spec"] == "eam:Mg_mm.eam.fs" and provenance["n_structures"] > 0
     assert set(result.points[0].test_energy_rmse_by_set_meV_per_atom) <= {"RANDSPG", "INTMIN", "RATTLE"}
+    # every level is a candidate with its model card, scored by the leaderboards the config names
+    from mlip_bench.engine.candidates import load_candidates
+    from mlip_bench.training.model_card import read_card
+
+    found, problems = load_candidates(tmp_path / "results")
+    assert not problems and [c.id for c in found] == [f"tiny-levels-level-{p.level:02d}" for p in result.points]
+    for candidate, point in zip(found, result.points, strict=True):
+        card = read_card(Path(candidate.model_card))
+        assert card.level == point.level and candidate.spec.endswith(f"level_{point.level:02d}/level.mtp;species=Mg")
+        held_out = card.validation_errors["held-out energy RMSE meV/atom"]
+        assert held_out == pytest.approx(point.test_energy_rmse_meV_per_atom)
+        n = provenance["n_structures"]
+        assert card.n_structures == n - min(max(1, round(0.25 * n)), n - 1)
+        assert card.oracle["oracle_spec"] == "eam:Mg_mm.eam.fs"
     lines.clear()
     train(path, results=tmp_path / "results", say=lines.append)
     assert any("loaded from" in line for line in lines) and not any("fitted in" in line for line in lines)

@@ -6,11 +6,17 @@ Into the run folder (``<results>/artifacts/training/<id>-<16 hex>/``, as every t
   labels nothing);
 - ``levels/level_NN/``: each level's fit, ``level.mtp`` and ``result.json`` (levels.py; finished
   levels are loaded, not refitted);
-- ``pareto.json`` and ``pareto.html``: the points, the front, settings and provenance.
+- ``pareto.json`` and ``pareto.html``: the points, the front, settings and provenance;
+- ``levels/level_NN/model_card.yaml``: each level's model card (training-part checksum, settings,
+  training and held-out errors, oracle provenance).
+
+Each level is registered as a candidate (``<results>/candidates/<id>-level-NN.yaml``), so the
+leaderboards the config names score every level next to the published potentials.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import platform
@@ -23,13 +29,14 @@ from pathlib import Path
 from ase import Atoms
 
 from mlip_bench.data.extxyz import sha256_of
+from mlip_bench.engine.candidates import Candidate, write_candidate
 from mlip_bench.engine.executors import Executor
 from mlip_bench.engine.integrity import write_atomic
 from mlip_bench.errors import TaskSpecError
 from mlip_bench.training.active_learning import training_atoms
 from mlip_bench.training.config import TrainConfig
-from mlip_bench.training.fit_mtp import training_sha256
-from mlip_bench.training.levels import MODEL_NAME, LevelPoint, fit_levels
+from mlip_bench.training.fit_mtp import MtpFit, training_sha256
+from mlip_bench.training.levels import MODEL_NAME, LevelPoint, fit_levels, split_set
 from mlip_bench.training.levels_report import table, write_pareto_figure, write_pareto_json
 from mlip_bench.training.oracle import Oracle
 from mlip_bench.training.systematic_set import build_systematic_set
@@ -101,7 +108,50 @@ def train_levels(
     html_path = write_pareto_figure(points, folder / "pareto.html", title=config.title)
     say(table(points))
     say(f"pareto: {json_path}\nfigure: {html_path}")
-    return LevelsResult(folder, points, folder / SET_NAME, json_path, html_path, config.levels.fit.species)
+    result = LevelsResult(folder, points, folder / SET_NAME, json_path, html_path, config.levels.fit.species)
+    registered = register_levels(config, result, structures, provenance, results=results)
+    say(f"registered {len(registered)} candidates for leaderboards {list(config.leaderboards)}: {registered[0].parent}")
+    return result
+
+
+def register_levels(
+    config: TrainConfig,
+    result: LevelsResult,
+    structures: Sequence[Atoms],
+    provenance: dict,
+    *,
+    results: str | Path,
+) -> list[Path]:
+    """Write each level's model card next to its ``.mtp`` and register the level as the candidate
+    ``<id>-level-NN`` for the config's leaderboards; returns the candidate files (level order)."""
+    from mlip_bench.training.model_card import card_from_fit, write_card
+
+    assert config.levels is not None
+    train, _ = split_set(structures, test_share=config.levels.test_share, seed=config.levels.split_seed)
+    train_sha256 = training_sha256(train)
+    oracle = {key: provenance[key] for key in ("oracle_spec", "oracle_name", "oracle_identity", "config", "set_sha256")}
+    paths = []
+    for point in result.points:
+        folder = result.folder / "levels" / f"level_{point.level:02d}"
+        fit = MtpFit(
+            mtp_path=folder / MODEL_NAME, settings=dataclasses.replace(config.levels.fit, level=point.level),
+            n_structures=len(train), training_sha256=train_sha256,
+            energy_rmse_meV_per_atom=point.train_energy_rmse_meV_per_atom,
+            force_rmse_eV_per_A=point.train_force_rmse_eV_per_A, seconds=point.fit_seconds,
+            motep_version=provenance["motep_version"],
+        )  # fmt: skip
+        held_out = {
+            "held-out energy RMSE meV/atom": point.test_energy_rmse_meV_per_atom,
+            "held-out force RMSE eV/A": point.test_force_rmse_eV_per_A,
+        }
+        card = write_card(card_from_fit(fit, oracle=oracle, validation_errors=held_out), folder / "model_card.yaml")
+        spec = f"mtp:{fit.mtp_path.resolve()};species={','.join(fit.settings.species)}"
+        candidate = Candidate(
+            f"{config.id}-level-{point.level:02d}", spec, f"{config.id} level {point.level} (fitted by mlip-bench)",
+            config.leaderboards, model_card=str(card), config=config.path,
+        )  # fmt: skip
+        paths.append(write_candidate(results, candidate))
+    return paths
 
 
 def labelled_set(config: TrainConfig, oracle: Oracle, folder: Path) -> tuple[list[Atoms], dict[str, int]]:
