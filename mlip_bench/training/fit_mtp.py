@@ -10,6 +10,9 @@ format, readable by MLIP-2, LAMMPS and the ``mtp:`` adapter) plus an :class:`Mtp
 Steps, as motep's own example recipe (examples/0.0_train/motep.toml): ``Level2MTP`` (pair part by
 linear least squares), ``LLS`` (moment and species coefficients), ``BFGS`` on all coefficients
 (at most ``max_iterations``), a final ``LLS``. A refit from ``initial`` skips the first step.
+
+Under ``mpirun`` (with mpi4py installed) motep splits the structures over the ranks; every rank
+calls :func:`fit_mtp`, one writes the files.
 """
 
 from __future__ import annotations
@@ -181,8 +184,12 @@ def _initial_data(settings: MtpFitSettings, workdir: Path, initial: Path | None)
     """motep MTPData to start from: the untrained basis, or `initial` checked against the settings
     (same level, species count, cutoff, min_dist, radial basis size; raises PotentialError)."""
     from motep.io.mlip.mtp import read_mtp
+    from motep.parallel import world
 
-    untrained = read_mtp(write_untrained(settings, workdir / INITIAL_NAME))
+    if world.rank == 0:  # under mpirun one rank writes, the others read it after the barrier
+        write_untrained(settings, workdir / INITIAL_NAME)
+    world.barrier()
+    untrained = read_mtp(workdir / INITIAL_NAME)
     if initial is None:
         return untrained
     try:
@@ -226,6 +233,7 @@ def fit_mtp(
     from motep.io.mlip.mtp import write_mtp
     from motep.loss import ErrorPrinter, LossFunction, LossSetting
     from motep.optimizers import make_optimizer
+    from motep.parallel import world
 
     start = time.perf_counter()
     images = _training_images(structures, settings.species)
@@ -250,11 +258,14 @@ def fit_mtp(
     # the last step is LLS, whose closing call evaluates every structure at the final parameters
     logger.info("MTP fit %s: final LLS on %d structures", workdir, len(images))
     make_optimizer(last["method"])(loss, **last).optimize()
+    loss.broadcast_results()  # under mpirun each rank evaluated its share of the structures
     if not np.all(np.isfinite(data.parameters)):
         raise PotentialError(f"MTP fit in {workdir}: the optimizer ended with non-finite coefficients")
     errors = ErrorPrinter(loss.images).calculate()
     path = workdir / FITTED_NAME
-    write_mtp(path, data, legacy=True)  # MLIP-2's key names: MLIP-2 and LAMMPS read it
+    if world.rank == 0:
+        write_mtp(path, data, legacy=True)  # MLIP-2's key names: MLIP-2 and LAMMPS read it
+    world.barrier()
     return MtpFit(
         mtp_path=path,
         settings=settings,

@@ -101,6 +101,12 @@ def calibration_main(out: Path, train: list, validation: list) -> None:
     print(json.dumps(result, indent=2))
 
 
+def _mpi_ranks() -> int:
+    from motep.parallel import world
+
+    return int(world.size)
+
+
 def _motep_extension() -> str:
     """Which build of motep's C extension ran (the PyPI wheel's, or a native overlay's)."""
     from motep.potentials.mtp.cext import _mtp_cext
@@ -139,6 +145,10 @@ def main() -> None:
     ordered = train[args.rotate :] + train[: args.rotate]  # another subset for the nonlinear steps
     fit = fit_mtp(ordered, settings, workdir=args.out, initial=args.initial)
     fit_seconds = time.perf_counter() - start
+    from motep.parallel import world
+
+    if world.rank != 0:  # under mpirun: rank 0 scores and writes
+        return
     spec = fit.spec
     ours = energy_rmse_meV_per_atom(spec, validation)
     paper = energy_rmse_meV_per_atom("mtp:li_al/mtp/MTP_train.mtp;species=Li,Al", validation)
@@ -157,6 +167,7 @@ def main() -> None:
         "rotate": args.rotate,
         "motep_extension": _motep_extension(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
+        "mpi_ranks": _mpi_ranks(),
         "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
     }
     (args.out / "measurement.json").write_text(json.dumps(result, indent=2, default=list) + "\n")
