@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=20, help="structures for the nonlinear steps (0: all)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--initial", type=Path, default=None, help="continue from this .mtp (same settings)")
+    parser.add_argument("--force-weight", type=float, default=0.01, help="forces' weight in the loss (paper 002: 0.01)")
     parser.add_argument(
         "--rotate", type=int, default=0, help="rotate D_train by N before the evenly spaced subset is taken"
     )
@@ -137,6 +138,7 @@ def main() -> None:
         species=("Li", "Al"),
         cutoff_A=5.0,
         min_dist_A=1.72277,  # the paper MTPs' min_dist (the data's closest pairs)
+        force_weight=args.force_weight,
         max_iterations=args.iterations,
         nonlinear_structures=args.subset,
         seed=0,
