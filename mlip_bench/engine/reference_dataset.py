@@ -47,7 +47,6 @@ from mlip_bench.errors import ChecksumError, DataError, EvaluationError, MlipBen
 #: labels this module writes into every frame (a source frame's own values of them are replaced)
 SPEC_LABEL = "reference_spec"
 PROVENANCE_LABEL = "provenance_sha256"
-#: info keys of a structure file that are results or the id, not labels to carry over
 _UNITS = {"energy": "eV (total)", "forces": "eV/Å", "stress": "eV/Å³, Voigt xx yy zz yz xz xy, tensile positive"}
 
 
